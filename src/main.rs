@@ -1,1 +1,3 @@
-fn main() {}
+fn main() {
+    print!("{}", revoker::api::crds_yaml().expect("serialize CRDs"));
+}

@@ -1,0 +1,142 @@
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Which provider object a revocation uses.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderRef {
+    /// Kind of the provider object: `RevocationProvider` (same namespace as the revocation) or
+    /// `ClusterRevocationProvider` (cluster-scoped; its namespace selector must admit this namespace).
+    #[serde(default)]
+    pub kind: ProviderRefKind,
+    /// Name of the provider object.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// Kind of provider object a revocation references.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum ProviderRefKind {
+    /// A namespaced `RevocationProvider` in the revocation's namespace.
+    #[default]
+    RevocationProvider,
+    /// A cluster-scoped `ClusterRevocationProvider`.
+    ClusterRevocationProvider,
+}
+
+/// A key of a Secret in the revocation's namespace. The value is read only when the provider is
+/// called, and is never copied into status, Events, logs or metrics.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    /// Name of the Secret (in the revocation's namespace).
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+    /// Key within the Secret's data.
+    #[schemars(length(min = 1, max = 253))]
+    pub key: String,
+}
+
+/// A Secret in the provider's credential namespace (the provider's own namespace for a
+/// `RevocationProvider`, the operator's namespace for a `ClusterRevocationProvider`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalSecretRef {
+    /// Name of the Secret.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// Phase of a revocation, as a Job has.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum Phase {
+    /// Accepted, not yet attempted (or waiting: suspended, credentials unavailable, ...).
+    #[default]
+    Pending,
+    /// An attempt was recorded; the provider is being called or a retry is scheduled.
+    Running,
+    /// The provider confirmed the revocation (or that it was already revoked, or a dry run passed).
+    Succeeded,
+    /// The revocation failed permanently or ran out of retries. Create a new object to try again.
+    Failed,
+}
+
+impl Phase {
+    /// Succeeded and Failed are final: the revocation is never executed again.
+    pub fn is_finished(self) -> bool {
+        matches!(self, Phase::Succeeded | Phase::Failed)
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Phase::Pending => "Pending",
+            Phase::Running => "Running",
+            Phase::Succeeded => "Succeeded",
+            Phase::Failed => "Failed",
+        })
+    }
+}
+
+/// What the provider answered to the last call.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProviderResult {
+    /// The provider operation that was called (e.g. `revokeJwksFromIdentityProvider`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<String>,
+    /// HTTP status of the last answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    /// The provider's request id, when it sends one (quote it to the provider's support).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The provider's error code or error class (e.g. `RESOURCE_NOT_FOUND`, `BadRequest`, `notFound`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+}
+
+/// Observed state of a revocation.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RevocationStatus {
+    /// Pending, Running, Succeeded or Failed.
+    #[serde(default)]
+    pub phase: Phase,
+    /// `Succeeded` (True/False/Unknown with a CamelCase reason) and, once terminal, `Failed`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// Number of provider calls recorded. Each attempt is recorded before the call is made, so a
+    /// crash between the call and the result shows here as one more attempt.
+    #[serde(default)]
+    pub attempts: i32,
+    /// What is revoked, in words (ids only; secret targets show a SHA-256 fingerprint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Provider type of the referenced provider (atlas, infisical, onezone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_type: Option<String>,
+    /// When the first attempt started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<Time>,
+    /// When the revocation finished (Succeeded or Failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_time: Option<Time>,
+    /// When the last attempt was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempt_time: Option<Time>,
+    /// When the next attempt is due after a transient error.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_retry_time: Option<Time>,
+    /// Human-readable explanation of the current state: what happened and what to fix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// The metadata.generation this status was written for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// What the provider answered to the last call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_result: Option<ProviderResult>,
+}

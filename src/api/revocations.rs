@@ -1,0 +1,314 @@
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{ProviderRef, RevocationStatus, SecretKeyRef};
+
+/// Default number of retries after transient errors.
+pub const DEFAULT_BACKOFF_LIMIT: i32 = 6;
+
+fn default_backoff_limit() -> i32 {
+    DEFAULT_BACKOFF_LIMIT
+}
+
+/// CEL rule: the spec may not change after creation, except `suspend` and `ttlSecondsAfterFinished`.
+/// Optional fields are compared with `self.?f` so that adding or removing one is caught too.
+macro_rules! immutable_rule {
+    ($($field:literal),*) => {
+        concat!(
+            "self.providerRef == oldSelf.providerRef && self.?dryRun == oldSelf.?dryRun && ",
+            "self.?backoffLimit == oldSelf.?backoffLimit"
+            $(, " && self.?", $field, " == oldSelf.?", $field)*
+        )
+    };
+}
+const IMMUTABLE_MESSAGE: &str = "spec is immutable after creation except suspend and ttlSecondsAfterFinished; \
+create a new revocation to revoke again";
+
+/// Declares a revocation spec: the lifecycle fields every kind shares, plus its provider blocks.
+macro_rules! revocation_spec {
+    (
+        $(#[$meta:meta])*
+        $name:ident, immutable = $immutable:expr, one_of = $one_of:expr, $one_of_msg:expr, { $($body:tt)* }
+    ) => {
+        #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+        $(#[$meta])*
+        #[serde(rename_all = "camelCase")]
+        #[x_kube(validation = Rule::new($immutable).message(IMMUTABLE_MESSAGE))]
+        #[x_kube(validation = Rule::new($one_of).message($one_of_msg))]
+        pub struct $name {
+            /// The provider object to call.
+            pub provider_ref: ProviderRef,
+            /// Hold the revocation until this is set to false (an approval gate: whoever may patch the
+            /// object approves it). A revocation that already started is not interrupted.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub suspend: Option<bool>,
+            /// Check the credentials and that the target exists with read-only calls, report what would
+            /// be revoked, and revoke nothing.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub dry_run: Option<bool>,
+            /// Retries after transient errors (network, 5xx, 429) before the revocation fails.
+            #[serde(default = "default_backoff_limit")]
+            #[schemars(range(min = 0, max = 100))]
+            pub backoff_limit: i32,
+            /// Delete the object this many seconds after it finished (Succeeded or Failed). Deleting a
+            /// revocation never undoes it.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            #[schemars(range(min = 0))]
+            pub ttl_seconds_after_finished: Option<i64>,
+            $($body)*
+        }
+    };
+}
+
+revocation_spec! {
+    /// Revokes the JWKS of an OIDC identity provider: the provider refreshes its public keys on every
+    /// cluster, tokens signed before stop working, and every user is logged out.
+    #[kube(
+        group = "revoker.dev", version = "v1alpha1", kind = "JwksRevocation", namespaced,
+        status = "RevocationStatus", shortname = "jwksrev", category = "revocations",
+        printcolumn = r#"{"name":"Provider","type":"string","jsonPath":".spec.providerRef.name"}"#,
+        printcolumn = r#"{"name":"Target","type":"string","jsonPath":".status.target"}"#,
+        printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+        printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    )]
+    JwksRevocationSpec, immutable = immutable_rule!("atlas"), one_of = "has(self.atlas)", "exactly one provider block must be set: atlas", {
+        /// MongoDB Atlas: `revokeJwksFromIdentityProvider`. Needs the Organization Owner role in one
+        /// of the organizations connected to the identity provider.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub atlas: Option<AtlasJwksTarget>,
+    }
+}
+
+/// An Atlas OIDC identity provider.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AtlasJwksTarget {
+    /// 24-hex id of the federation (federationSettingsId).
+    #[schemars(regex(pattern = r"^[a-f0-9]{24}$"))]
+    pub federation_settings_id: String,
+    /// 24-hex id of the OIDC identity provider (not the legacy 20-hex id).
+    #[schemars(regex(pattern = r"^[a-f0-9]{24}$"))]
+    pub identity_provider_id: String,
+}
+
+revocation_spec! {
+    /// Removes or disables an authentication method.
+    #[kube(
+        group = "revoker.dev", version = "v1alpha1", kind = "AuthMethodRevocation", namespaced,
+        status = "RevocationStatus", shortname = "authrev", category = "revocations",
+        printcolumn = r#"{"name":"Provider","type":"string","jsonPath":".spec.providerRef.name"}"#,
+        printcolumn = r#"{"name":"Target","type":"string","jsonPath":".status.target"}"#,
+        printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+        printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    )]
+    AuthMethodRevocationSpec, immutable = immutable_rule!("atlas", "infisical"), one_of = "[has(self.atlas), has(self.infisical)].exists_one(b, b)",
+        "exactly one provider block must be set: atlas or infisical", {
+        /// MongoDB Atlas: `disableCustomerManagedX509` for a project (clears the uploaded CA and triggers
+        /// a rolling restart). Needs the Project Owner role.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub atlas: Option<AtlasX509Target>,
+        /// Infisical: delete a machine identity's configuration of one auth method. Access tokens issued
+        /// through that method stop working. Needs permission to edit the identity.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub infisical: Option<InfisicalAuthMethodTarget>,
+    }
+}
+
+/// An Atlas project whose customer-managed X.509 authentication is disabled.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AtlasX509Target {
+    /// 24-hex project (group) id.
+    #[schemars(regex(pattern = r"^[a-f0-9]{24}$"))]
+    pub group_id: String,
+}
+
+/// An Infisical machine identity and the auth method to remove from it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InfisicalAuthMethodTarget {
+    /// Machine identity id.
+    #[schemars(length(min = 1, max = 128))]
+    pub identity_id: String,
+    /// The auth method whose configuration is deleted.
+    pub auth_method: InfisicalAuthMethod,
+}
+
+/// Infisical machine-identity auth methods (the path segment of `/api/v1/auth/<method>/identities/{id}`).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum InfisicalAuthMethod {
+    /// Universal Auth (client id + client secret).
+    UniversalAuth,
+    /// Token Auth.
+    TokenAuth,
+    /// Kubernetes Auth.
+    KubernetesAuth,
+    /// GCP Auth.
+    GcpAuth,
+    /// AWS Auth.
+    AwsAuth,
+    /// Azure Auth.
+    AzureAuth,
+    /// OIDC Auth.
+    OidcAuth,
+    /// JWT Auth.
+    JwtAuth,
+    /// LDAP Auth.
+    LdapAuth,
+    /// OCI Auth.
+    OciAuth,
+    /// Alibaba Cloud Auth.
+    AlicloudAuth,
+    /// TLS Certificate Auth.
+    TlsCertAuth,
+}
+
+impl InfisicalAuthMethod {
+    /// Every method, in schema order.
+    pub const ALL: [InfisicalAuthMethod; 12] = [
+        Self::UniversalAuth,
+        Self::TokenAuth,
+        Self::KubernetesAuth,
+        Self::GcpAuth,
+        Self::AwsAuth,
+        Self::AzureAuth,
+        Self::OidcAuth,
+        Self::JwtAuth,
+        Self::LdapAuth,
+        Self::OciAuth,
+        Self::AlicloudAuth,
+        Self::TlsCertAuth,
+    ];
+
+    /// The URL path segment, e.g. `azure-auth`.
+    pub fn path_segment(self) -> &'static str {
+        match self {
+            Self::UniversalAuth => "universal-auth",
+            Self::TokenAuth => "token-auth",
+            Self::KubernetesAuth => "kubernetes-auth",
+            Self::GcpAuth => "gcp-auth",
+            Self::AwsAuth => "aws-auth",
+            Self::AzureAuth => "azure-auth",
+            Self::OidcAuth => "oidc-auth",
+            Self::JwtAuth => "jwt-auth",
+            Self::LdapAuth => "ldap-auth",
+            Self::OciAuth => "oci-auth",
+            Self::AlicloudAuth => "alicloud-auth",
+            Self::TlsCertAuth => "tls-cert-auth",
+        }
+    }
+
+    /// How Infisical names the method in its "does not have <x> auth" message, e.g. `azure`.
+    pub fn short_name(self) -> &'static str {
+        self.path_segment().trim_end_matches("-auth")
+    }
+}
+
+revocation_spec! {
+    /// Revokes tokens.
+    #[kube(
+        group = "revoker.dev", version = "v1alpha1", kind = "TokenRevocation", namespaced,
+        status = "RevocationStatus", shortname = "tokenrev", category = "revocations",
+        printcolumn = r#"{"name":"Provider","type":"string","jsonPath":".spec.providerRef.name"}"#,
+        printcolumn = r#"{"name":"Target","type":"string","jsonPath":".status.target"}"#,
+        printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+        printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    )]
+    TokenRevocationSpec, immutable = immutable_rule!("infisical", "onezone"), one_of = "[has(self.infisical), has(self.onezone)].exists_one(b, b)",
+        "exactly one provider block must be set: infisical or onezone", {
+        /// Infisical: revoke a machine-identity access token, a token-auth token, or a universal-auth
+        /// client secret.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub infisical: Option<InfisicalTokenTarget>,
+        /// Onezone: revoke all temporary tokens of a user or of the current user, or revoke a named token.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub onezone: Option<OnezoneTokenTarget>,
+    }
+}
+
+/// Which Infisical token to revoke.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "self.scope == 'UniversalAuthClientSecret' ? (has(self.identityId) && has(self.clientSecretId) && !has(self.tokenSecretRef)) : (has(self.tokenSecretRef) && !has(self.identityId) && !has(self.clientSecretId))",
+     "message": "scope UniversalAuthClientSecret needs identityId and clientSecretId; scopes AccessToken and TokenAuthToken need tokenSecretRef (and nothing else)"}
+]))]
+pub struct InfisicalTokenTarget {
+    /// AccessToken: a machine-identity access token; TokenAuthToken: a token-auth token (both are
+    /// revoked by value, read from tokenSecretRef); UniversalAuthClientSecret: a client secret by id.
+    pub scope: InfisicalTokenScope,
+    /// The Secret key holding the token to revoke (scopes AccessToken and TokenAuthToken). The token
+    /// is never written to status; a SHA-256 fingerprint is shown instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_secret_ref: Option<SecretKeyRef>,
+    /// Machine identity id (scope UniversalAuthClientSecret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    pub identity_id: Option<String>,
+    /// Client secret id, not the secret itself (scope UniversalAuthClientSecret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    pub client_secret_id: Option<String>,
+}
+
+/// Infisical token scopes.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum InfisicalTokenScope {
+    /// A machine-identity access token (any auth method).
+    AccessToken,
+    /// A token-auth token.
+    TokenAuthToken,
+    /// A universal-auth client secret, by id.
+    UniversalAuthClientSecret,
+}
+
+/// Which Onezone tokens to revoke.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "self.scope == 'UserTemporaryTokens' ? has(self.userId) : !has(self.userId)",
+     "message": "userId is required for scope UserTemporaryTokens and not allowed otherwise"},
+    {"rule": "self.scope == 'NamedToken' ? has(self.tokenId) : (!has(self.tokenId) && !has(self.namedTokenAction))",
+     "message": "tokenId is required for scope NamedToken; tokenId and namedTokenAction are not allowed otherwise"}
+]))]
+pub struct OnezoneTokenTarget {
+    /// UserTemporaryTokens: all temporary tokens of userId (needs oz_tokens_manage);
+    /// CurrentUserTemporaryTokens: all temporary tokens of the user the credentials belong to;
+    /// NamedToken: one named token by id.
+    pub scope: OnezoneTokenScope,
+    /// Onezone user id (scope UserTemporaryTokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    pub user_id: Option<String>,
+    /// Named token id (scope NamedToken).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 128))]
+    pub token_id: Option<String>,
+    /// Revoke (default): mark the named token revoked (reversible in Onezone). Delete: delete it
+    /// (permanent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub named_token_action: Option<NamedTokenAction>,
+}
+
+/// Onezone token scopes.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum OnezoneTokenScope {
+    /// All temporary tokens of a given user.
+    UserTemporaryTokens,
+    /// All temporary tokens of the user the provider credentials belong to.
+    CurrentUserTemporaryTokens,
+    /// One named token.
+    NamedToken,
+}
+
+/// What to do with a named Onezone token.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum NamedTokenAction {
+    /// PATCH `{"revoked": true}` (can be undone in Onezone).
+    #[default]
+    Revoke,
+    /// DELETE the token (permanent).
+    Delete,
+}

@@ -1,0 +1,1 @@
+//! Provider client: atlas (to be written).

@@ -1,0 +1,1 @@
+//! Provider client: infisical (to be written).

@@ -1,0 +1,214 @@
+//! Provider clients behind one trait, one module per provider.
+//!
+//! A client turns an [`Operation`] into HTTP calls, following the contracts in `shared/specs/`,
+//! and answers with an [`Outcome`] or a classified [`ProviderError`]. Clients hold their
+//! credentials and cache login tokens, so the controller keeps one client per provider object.
+
+pub mod atlas;
+pub mod error;
+pub mod http;
+pub mod infisical;
+pub mod onezone;
+
+pub use error::{ErrorClass, ProviderError, Reason};
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+use crate::api::{InfisicalAuthMethod, NamedTokenAction, ProviderType};
+
+/// One revocation, resolved from a revocation object (secret targets already read).
+#[derive(Clone, Debug)]
+pub enum Operation {
+    /// Atlas `revokeJwksFromIdentityProvider`.
+    AtlasRevokeJwks {
+        /// 24-hex federation id.
+        federation_settings_id: String,
+        /// 24-hex identity provider id.
+        identity_provider_id: String,
+    },
+    /// Atlas `disableCustomerManagedX509`.
+    AtlasDisableX509 {
+        /// 24-hex project id.
+        group_id: String,
+    },
+    /// Infisical: delete an identity's configuration of one auth method.
+    InfisicalDeleteAuthMethod {
+        /// Machine identity id.
+        identity_id: String,
+        /// The method to remove.
+        method: InfisicalAuthMethod,
+    },
+    /// Infisical: revoke an access token (or token-auth token) by value.
+    InfisicalRevokeToken {
+        /// The token to revoke. Never logged; see [`fingerprint`].
+        token: SecretString,
+        /// True for a token-auth token (reported differently, revoked the same way).
+        token_auth: bool,
+    },
+    /// Infisical: revoke a universal-auth client secret by id.
+    InfisicalRevokeClientSecret {
+        /// Machine identity id.
+        identity_id: String,
+        /// Client secret id.
+        client_secret_id: String,
+    },
+    /// Onezone: revoke all temporary tokens of a user.
+    OnezoneRevokeUserTemporaryTokens {
+        /// Onezone user id.
+        user_id: String,
+    },
+    /// Onezone: revoke all temporary tokens of the current user.
+    OnezoneRevokeCurrentUserTemporaryTokens,
+    /// Onezone: revoke (PATCH revoked=true) or delete a named token.
+    OnezoneRevokeNamedToken {
+        /// Named token id.
+        token_id: String,
+        /// Revoke or Delete.
+        action: NamedTokenAction,
+    },
+}
+
+impl Operation {
+    /// The provider this operation belongs to.
+    pub fn provider_type(&self) -> ProviderType {
+        match self {
+            Operation::AtlasRevokeJwks { .. } | Operation::AtlasDisableX509 { .. } => {
+                ProviderType::Atlas
+            }
+            Operation::InfisicalDeleteAuthMethod { .. }
+            | Operation::InfisicalRevokeToken { .. }
+            | Operation::InfisicalRevokeClientSecret { .. } => ProviderType::Infisical,
+            Operation::OnezoneRevokeUserTemporaryTokens { .. }
+            | Operation::OnezoneRevokeCurrentUserTemporaryTokens
+            | Operation::OnezoneRevokeNamedToken { .. } => ProviderType::Onezone,
+        }
+    }
+
+    /// The provider's operation id (as in its API documentation), for status and metrics.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Operation::AtlasRevokeJwks { .. } => "revokeJwksFromIdentityProvider",
+            Operation::AtlasDisableX509 { .. } => "disableCustomerManagedX509",
+            Operation::InfisicalDeleteAuthMethod { .. } => "deleteAuthMethod",
+            Operation::InfisicalRevokeToken { .. } => "revokeIdentityAccessToken",
+            Operation::InfisicalRevokeClientSecret { .. } => "revokeUniversalAuthClientSecret",
+            Operation::OnezoneRevokeUserTemporaryTokens { .. } => {
+                "revoke_all_temporary_tokens_of_user"
+            }
+            Operation::OnezoneRevokeCurrentUserTemporaryTokens => {
+                "revoke_all_temporary_tokens_of_current_user"
+            }
+            Operation::OnezoneRevokeNamedToken {
+                action: NamedTokenAction::Revoke,
+                ..
+            } => "modify_named_token",
+            Operation::OnezoneRevokeNamedToken {
+                action: NamedTokenAction::Delete,
+                ..
+            } => "delete_named_token",
+        }
+    }
+
+    /// What is revoked, in words, with no secret value (a token shows as its fingerprint).
+    pub fn target(&self) -> String {
+        match self {
+            Operation::AtlasRevokeJwks {
+                federation_settings_id,
+                identity_provider_id,
+            } => {
+                format!(
+                    "JWKS of identity provider {identity_provider_id} (federation {federation_settings_id})"
+                )
+            }
+            Operation::AtlasDisableX509 { group_id } => {
+                format!("customer-managed X.509 of project {group_id}")
+            }
+            Operation::InfisicalDeleteAuthMethod {
+                identity_id,
+                method,
+            } => {
+                format!("{} of identity {identity_id}", method.path_segment())
+            }
+            Operation::InfisicalRevokeToken { token, token_auth } => {
+                let what = if *token_auth {
+                    "token-auth token"
+                } else {
+                    "access token"
+                };
+                format!("{what} {}", fingerprint(token))
+            }
+            Operation::InfisicalRevokeClientSecret {
+                identity_id,
+                client_secret_id,
+            } => {
+                format!("client secret {client_secret_id} of identity {identity_id}")
+            }
+            Operation::OnezoneRevokeUserTemporaryTokens { user_id } => {
+                format!("temporary tokens of user {user_id}")
+            }
+            Operation::OnezoneRevokeCurrentUserTemporaryTokens => {
+                "temporary tokens of the current user".to_string()
+            }
+            Operation::OnezoneRevokeNamedToken { token_id, .. } => {
+                format!("named token {token_id}")
+            }
+        }
+    }
+}
+
+/// A short, non-reversible fingerprint of a secret value: `sha256:` and the first 12 hex digits.
+pub fn fingerprint(secret: &SecretString) -> String {
+    let digest = Sha256::digest(secret.expose_secret().as_bytes());
+    format!("sha256:{}", &hex::encode(digest)[..12])
+}
+
+/// Facts about earlier attempts that change how an answer is read.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AttemptContext {
+    /// An earlier attempt of this revocation may have reached the provider (it was recorded in
+    /// status before the call). An ambiguous 404 then means "already revoked", not "wrong id".
+    pub earlier_attempt: bool,
+}
+
+/// How a successful call ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OutcomeKind {
+    /// The provider revoked the target now.
+    Revoked,
+    /// The provider said the target was already gone; this call changed nothing.
+    AlreadyRevoked,
+    /// Dry run: credentials and target were checked read-only; nothing was revoked.
+    DryRun,
+}
+
+/// A successful answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// Revoked, already revoked, or dry run.
+    pub kind: OutcomeKind,
+    /// HTTP status of the deciding answer (None when no call was needed, e.g. some dry runs).
+    pub http_status: Option<u16>,
+    /// The provider's request id, when sent.
+    pub request_id: Option<String>,
+    /// What happened, for status and Events (no secret values).
+    pub message: String,
+}
+
+/// A provider client. One implementation per provider; the controller holds them as `dyn Provider`.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// Which provider this client talks to.
+    fn provider_type(&self) -> ProviderType;
+
+    /// Revoke. Called at most once per recorded attempt.
+    async fn revoke(&self, op: &Operation, ctx: AttemptContext) -> Result<Outcome, ProviderError>;
+
+    /// Dry run: check credentials and that the target exists with read-only calls; revoke nothing.
+    async fn dry_run(&self, op: &Operation) -> Result<Outcome, ProviderError>;
+
+    /// Live credential check for the provider's `Ready` condition (e.g. a login). Returns how the
+    /// credentials authenticate (`digest`, `serviceAccount`, `universalAuth`, `accessToken`, `token`).
+    async fn check_credentials(&self) -> Result<&'static str, ProviderError>;
+}

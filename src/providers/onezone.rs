@@ -1,0 +1,1 @@
+//! Provider client: onezone (to be written).

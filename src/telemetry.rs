@@ -1,0 +1,168 @@
+//! Metrics (Prometheus text format) and logging.
+
+use std::sync::{LazyLock, Mutex};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// Labels of finished revocations.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RevocationLabels {
+    /// JwksRevocation, AuthMethodRevocation, TokenRevocation.
+    pub kind: String,
+    /// atlas, infisical, onezone.
+    pub provider: String,
+    /// succeeded, already_revoked, dry_run, failed.
+    pub result: String,
+}
+
+/// Labels of provider HTTP requests.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// atlas, infisical, onezone.
+    pub provider: String,
+    /// The provider's operation id (or `login`, `oauthToken`).
+    pub operation: String,
+    /// HTTP status code, or `error` when no answer came.
+    pub status: String,
+}
+
+/// Labels of retries.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RetryLabels {
+    /// Revocation kind.
+    pub kind: String,
+    /// Provider type.
+    pub provider: String,
+    /// Reason of the transient error.
+    pub reason: String,
+}
+
+/// Labels of reconcile errors.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReconcileErrorLabels {
+    /// Resource kind.
+    pub kind: String,
+    /// Short error label.
+    pub error: String,
+}
+
+/// Labels carrying just a kind.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// Resource kind.
+    pub kind: String,
+}
+
+/// All metrics of the operator.
+pub struct Metrics {
+    /// `revoker_revocations_total{kind,provider,result}`.
+    pub revocations: Family<RevocationLabels, Counter>,
+    /// `revoker_provider_request_duration_seconds{provider,operation,status}`.
+    pub request_duration: Family<RequestLabels, Histogram>,
+    /// `revoker_retries_total{kind,provider,reason}`.
+    pub retries: Family<RetryLabels, Counter>,
+    /// `revoker_reconcile_errors_total{kind,error}`.
+    pub reconcile_errors: Family<ReconcileErrorLabels, Counter>,
+    /// `revoker_reconciles_total{kind}`.
+    pub reconciles: Family<KindLabels, Counter>,
+    /// `revoker_revocations_in_flight`: provider calls under way.
+    pub in_flight: Gauge,
+    registry: Mutex<Registry>,
+}
+
+fn duration_histogram() -> Histogram {
+    Histogram::new([
+        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    ])
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let mut registry = Registry::with_prefix("revoker");
+        let revocations = Family::<RevocationLabels, Counter>::default();
+        let request_duration = Family::<RequestLabels, Histogram>::new_with_constructor(
+            duration_histogram as fn() -> Histogram,
+        );
+        let retries = Family::<RetryLabels, Counter>::default();
+        let reconcile_errors = Family::<ReconcileErrorLabels, Counter>::default();
+        let reconciles = Family::<KindLabels, Counter>::default();
+        let in_flight = Gauge::default();
+        registry.register(
+            "revocations",
+            "Finished revocations by kind, provider and result",
+            revocations.clone(),
+        );
+        registry.register(
+            "provider_request_duration_seconds",
+            "Duration of provider HTTP requests",
+            request_duration.clone(),
+        );
+        registry.register(
+            "retries",
+            "Retries scheduled after transient provider errors",
+            retries.clone(),
+        );
+        registry.register(
+            "reconcile_errors",
+            "Reconciles that ended in an error",
+            reconcile_errors.clone(),
+        );
+        registry.register("reconciles", "Reconciles started", reconciles.clone());
+        registry.register(
+            "revocations_in_flight",
+            "Provider calls under way",
+            in_flight.clone(),
+        );
+        Metrics {
+            revocations,
+            request_duration,
+            retries,
+            reconcile_errors,
+            reconciles,
+            in_flight,
+            registry: Mutex::new(registry),
+        }
+    }
+
+    /// Prometheus text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let registry = self
+            .registry
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+        out
+    }
+}
+
+/// The process-wide metrics.
+pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One JSON object per line.
+    Json,
+    /// Human-readable text.
+    Text,
+}
+
+/// Install the global tracing subscriber. `filter` uses `RUST_LOG` syntax (e.g. `info,kube=warn`).
+pub fn init_logging(format: LogFormat, filter: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
