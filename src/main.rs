@@ -1,3 +1,10 @@
-fn main() {
-    print!("{}", revoker::api::crds_yaml().expect("serialize CRDs"));
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match revoker::cli::main().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("revoker: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

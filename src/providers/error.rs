@@ -47,6 +47,12 @@ pub enum Reason {
     CredentialsUnavailable,
     /// The provider's configuration is unusable (bad URL, bad CA bundle).
     InvalidProviderConfig,
+    /// The referenced provider object does not exist (yet).
+    ProviderNotFound,
+    /// A ClusterRevocationProvider's namespaceSelector does not admit the revocation's namespace.
+    NamespaceNotAllowed,
+    /// The revocation's provider block does not match the provider's type.
+    ProviderMismatch,
 }
 
 impl Reason {
@@ -67,6 +73,9 @@ impl Reason {
             Reason::HostNotAllowed => "HostNotAllowed",
             Reason::CredentialsUnavailable => "CredentialsUnavailable",
             Reason::InvalidProviderConfig => "InvalidProviderConfig",
+            Reason::ProviderNotFound => "ProviderNotFound",
+            Reason::NamespaceNotAllowed => "NamespaceNotAllowed",
+            Reason::ProviderMismatch => "ProviderMismatch",
         }
     }
 }

@@ -1,0 +1,144 @@
+//! The `revoker` command line.
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::controller::run::{RunConfig, run};
+use crate::egress::{AllowList, DEFAULT_ALLOWED_HOSTS};
+use crate::providers::http::HttpSettings;
+use crate::telemetry::{LogFormat, init_logging};
+
+/// Revoker: revoke credentials at identity and secret providers, declaratively.
+#[derive(Parser, Debug)]
+#[command(name = "revoker", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the controller against the current kubeconfig's cluster (or in-cluster config).
+    Run(RunArgs),
+    /// Print every CRD as YAML (`revoker crd | kubectl apply -f -`).
+    Crd,
+}
+
+/// Flags of `revoker run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Extra host that may receive credentials: `host`, `host:port`, `https://host[:port]`, or
+    /// `http://host[:port]` to allow plain HTTP. Repeatable; added to the official provider hosts.
+    #[arg(
+        long = "allowed-host",
+        env = "REVOKER_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<String>,
+    /// Namespace of ClusterRevocationProvider credential Secrets.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "revoker-system")]
+    pub cluster_resource_namespace: String,
+    /// Address of the /metrics, /healthz and /readyz endpoints.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+    /// Log format.
+    #[arg(long, value_enum, default_value = "json")]
+    pub log_format: LogFormat,
+    /// Log filter (RUST_LOG syntax, e.g. `info` or `info,kube=debug`).
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    pub log_level: String,
+    /// Concurrent reconciles per controller.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: u16,
+    /// Run only while holding the leader Lease.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_elect: bool,
+    /// Namespace of the leader Lease (default: the cluster resource namespace).
+    #[arg(long)]
+    pub leader_election_namespace: Option<String>,
+    /// Name of the leader Lease.
+    #[arg(long, default_value = "revoker-leader")]
+    pub lease_name: String,
+    /// Lease duration in seconds: how long a dead leader blocks the others.
+    #[arg(long, default_value_t = 15)]
+    pub lease_duration: u64,
+    /// Identity in the Lease (default: POD_NAME, else host name and process id).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// Client-side rate limit per provider object, in requests per second.
+    #[arg(long, default_value_t = NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN))]
+    pub provider_qps: NonZeroU32,
+    /// Timeout of one provider request, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub request_timeout: u64,
+}
+
+/// Errors of the command line.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// A bad flag value.
+    #[error(transparent)]
+    AllowList(#[from] crate::egress::InvalidEntry),
+    /// The controller stopped with an error.
+    #[error(transparent)]
+    Run(#[from] crate::controller::run::RunError),
+    /// Serializing the CRDs failed.
+    #[error("cannot print CRDs: {0}")]
+    Yaml(#[from] serde_yaml::Error),
+}
+
+impl RunArgs {
+    fn config(&self) -> Result<RunConfig, CliError> {
+        let hosts = DEFAULT_ALLOWED_HOSTS
+            .iter()
+            .copied()
+            .chain(self.allowed_hosts.iter().map(String::as_str));
+        let identity = self.identity.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+            format!("{}-{}", host.trim(), std::process::id())
+        });
+        Ok(RunConfig {
+            http: HttpSettings {
+                allow_list: Arc::new(AllowList::parse(hosts)?),
+                timeout: Duration::from_secs(self.request_timeout),
+                requests_per_second: self.provider_qps,
+            },
+            lease_namespace: self
+                .leader_election_namespace
+                .clone()
+                .unwrap_or_else(|| self.cluster_resource_namespace.clone()),
+            cluster_resource_namespace: self.cluster_resource_namespace.clone(),
+            concurrency: self.concurrency,
+            leader_elect: self.leader_elect,
+            lease_name: self.lease_name.clone(),
+            identity,
+            lease_duration_seconds: self.lease_duration,
+        })
+    }
+}
+
+/// Parse the command line and run it.
+pub async fn main() -> Result<(), CliError> {
+    match Cli::parse().command {
+        Command::Crd => {
+            print!("{}", crate::api::crds_yaml()?);
+            Ok(())
+        }
+        Command::Run(args) => {
+            init_logging(args.log_format, &args.log_level);
+            let config = args.config()?;
+            let ready = Arc::new(AtomicBool::new(false));
+            let server = tokio::spawn(crate::server::serve(args.metrics_addr, ready.clone()));
+            let result = run(config, ready).await;
+            server.abort();
+            result.map_err(Into::into)
+        }
+    }
+}

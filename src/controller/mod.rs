@@ -1,0 +1,97 @@
+//! The controllers: one per revocation kind, one per provider kind.
+
+pub mod backoff;
+pub mod provider_status;
+pub mod registry;
+pub mod resources;
+pub mod revocation;
+pub mod run;
+pub mod status;
+
+use std::sync::Arc;
+
+use kube::Client;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
+
+pub use registry::ProviderRegistry;
+
+/// Errors that end a reconcile early (the object is requeued with a delay).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The Kubernetes API failed.
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// A namespaced object came without a namespace.
+    #[error("object has no namespace")]
+    MissingNamespace,
+}
+
+impl Error {
+    /// A short label for the `reconcile_errors` metric.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Kube(kube::Error::Api(s)) if s.code == 409 => "conflict",
+            Error::Kube(kube::Error::Api(_)) => "api",
+            Error::Kube(_) => "client",
+            Error::MissingNamespace => "missing_namespace",
+        }
+    }
+}
+
+/// Shared state of the controllers.
+pub struct Context {
+    /// Kubernetes client.
+    pub client: Client,
+    /// Event recorder.
+    pub recorder: Recorder,
+    /// Provider lookup and client cache.
+    pub registry: ProviderRegistry,
+}
+
+impl Context {
+    /// A context with the default event reporter name.
+    pub fn new(client: Client, registry: ProviderRegistry) -> Arc<Self> {
+        let reporter = Reporter {
+            controller: "revoker".into(),
+            instance: std::env::var("POD_NAME").ok(),
+        };
+        Arc::new(Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            registry,
+        })
+    }
+
+    /// Publish an Event about `obj`. A failure to publish is logged, never fatal.
+    pub async fn event<K>(
+        &self,
+        obj: &K,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) where
+        K: Resource<DynamicType = ()>,
+    {
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note),
+            action: action.into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, &obj.object_ref(&())).await {
+            tracing::warn!(object = %ObjectRef::from(obj), error = %e, "could not publish event");
+        }
+    }
+}
+
+/// Name and namespace of an object for logs.
+pub fn describe<K: Resource<DynamicType = ()>>(obj: &K) -> String {
+    match obj.namespace() {
+        Some(ns) => format!("{ns}/{}", obj.name_any()),
+        None => obj.name_any(),
+    }
+}

@@ -1,0 +1,189 @@
+//! What the reconciler needs to know of each revocation kind.
+
+use k8s_openapi::NamespaceResourceScope;
+use kube::Resource;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::api::{
+    AuthMethodRevocation, InfisicalTokenScope, JwksRevocation, NamedTokenAction, OnezoneTokenScope,
+    ProviderRef, ProviderType, RevocationStatus, SecretKeyRef, TokenRevocation,
+};
+use crate::providers::Operation;
+
+/// The lifecycle fields every revocation kind shares.
+#[derive(Clone, Debug)]
+pub struct Lifecycle<'a> {
+    /// Provider to call.
+    pub provider_ref: &'a ProviderRef,
+    /// Approval gate.
+    pub suspend: bool,
+    /// Read-only check.
+    pub dry_run: bool,
+    /// Retries after transient errors.
+    pub backoff_limit: i32,
+    /// Deletion delay after finishing.
+    pub ttl_seconds_after_finished: Option<i64>,
+}
+
+/// The operation a revocation asks for, before secret targets are read.
+#[derive(Clone, Debug)]
+pub enum Planned {
+    /// Ready to call.
+    Ready(Operation),
+    /// An Infisical token to revoke by value: read it from the Secret first.
+    InfisicalTokenFromSecret {
+        /// Where the token is.
+        secret: SecretKeyRef,
+        /// A token-auth token rather than an access token.
+        token_auth: bool,
+    },
+}
+
+impl Planned {
+    /// Provider type of the planned operation.
+    pub fn provider_type(&self) -> ProviderType {
+        match self {
+            Planned::Ready(op) => op.provider_type(),
+            Planned::InfisicalTokenFromSecret { .. } => ProviderType::Infisical,
+        }
+    }
+}
+
+/// A revocation kind.
+pub trait Revocation:
+    Resource<DynamicType = (), Scope = NamespaceResourceScope>
+    + Clone
+    + std::fmt::Debug
+    + Serialize
+    + DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+    /// Kind name, for metrics and logs.
+    const KIND: &'static str;
+    /// Lifecycle fields.
+    fn lifecycle(&self) -> Lifecycle<'_>;
+    /// Current status.
+    fn revocation_status(&self) -> Option<&RevocationStatus>;
+    /// Replace the status.
+    fn set_revocation_status(&mut self, status: RevocationStatus);
+    /// The operation, or why the spec cannot be executed (the schema rejects most such specs).
+    fn plan(&self) -> Result<Planned, String>;
+}
+
+macro_rules! lifecycle_of {
+    ($spec:expr) => {
+        Lifecycle {
+            provider_ref: &$spec.provider_ref,
+            suspend: $spec.suspend.unwrap_or(false),
+            dry_run: $spec.dry_run.unwrap_or(false),
+            backoff_limit: $spec.backoff_limit,
+            ttl_seconds_after_finished: $spec.ttl_seconds_after_finished,
+        }
+    };
+}
+
+macro_rules! status_accessors {
+    () => {
+        fn revocation_status(&self) -> Option<&RevocationStatus> {
+            self.status.as_ref()
+        }
+        fn set_revocation_status(&mut self, status: RevocationStatus) {
+            self.status = Some(status);
+        }
+    };
+}
+
+impl Revocation for JwksRevocation {
+    const KIND: &'static str = "JwksRevocation";
+    fn lifecycle(&self) -> Lifecycle<'_> {
+        lifecycle_of!(self.spec)
+    }
+    status_accessors!();
+    fn plan(&self) -> Result<Planned, String> {
+        let atlas = self.spec.atlas.as_ref().ok_or("spec.atlas is required")?;
+        Ok(Planned::Ready(Operation::AtlasRevokeJwks {
+            federation_settings_id: atlas.federation_settings_id.clone(),
+            identity_provider_id: atlas.identity_provider_id.clone(),
+        }))
+    }
+}
+
+impl Revocation for AuthMethodRevocation {
+    const KIND: &'static str = "AuthMethodRevocation";
+    fn lifecycle(&self) -> Lifecycle<'_> {
+        lifecycle_of!(self.spec)
+    }
+    status_accessors!();
+    fn plan(&self) -> Result<Planned, String> {
+        match (&self.spec.atlas, &self.spec.infisical) {
+            (Some(atlas), None) => Ok(Planned::Ready(Operation::AtlasDisableX509 {
+                group_id: atlas.group_id.clone(),
+            })),
+            (None, Some(inf)) => Ok(Planned::Ready(Operation::InfisicalDeleteAuthMethod {
+                identity_id: inf.identity_id.clone(),
+                method: inf.auth_method,
+            })),
+            _ => Err("exactly one of spec.atlas and spec.infisical must be set".into()),
+        }
+    }
+}
+
+impl Revocation for TokenRevocation {
+    const KIND: &'static str = "TokenRevocation";
+    fn lifecycle(&self) -> Lifecycle<'_> {
+        lifecycle_of!(self.spec)
+    }
+    status_accessors!();
+    fn plan(&self) -> Result<Planned, String> {
+        match (&self.spec.infisical, &self.spec.onezone) {
+            (Some(inf), None) => match inf.scope {
+                InfisicalTokenScope::AccessToken | InfisicalTokenScope::TokenAuthToken => {
+                    let secret = inf
+                        .token_secret_ref
+                        .clone()
+                        .ok_or("spec.infisical.tokenSecretRef is required")?;
+                    Ok(Planned::InfisicalTokenFromSecret {
+                        secret,
+                        token_auth: inf.scope == InfisicalTokenScope::TokenAuthToken,
+                    })
+                }
+                InfisicalTokenScope::UniversalAuthClientSecret => {
+                    Ok(Planned::Ready(Operation::InfisicalRevokeClientSecret {
+                        identity_id: inf
+                            .identity_id
+                            .clone()
+                            .ok_or("spec.infisical.identityId is required")?,
+                        client_secret_id: inf
+                            .client_secret_id
+                            .clone()
+                            .ok_or("spec.infisical.clientSecretId is required")?,
+                    }))
+                }
+            },
+            (None, Some(oz)) => Ok(Planned::Ready(match oz.scope {
+                OnezoneTokenScope::UserTemporaryTokens => {
+                    Operation::OnezoneRevokeUserTemporaryTokens {
+                        user_id: oz
+                            .user_id
+                            .clone()
+                            .ok_or("spec.onezone.userId is required")?,
+                    }
+                }
+                OnezoneTokenScope::CurrentUserTemporaryTokens => {
+                    Operation::OnezoneRevokeCurrentUserTemporaryTokens
+                }
+                OnezoneTokenScope::NamedToken => Operation::OnezoneRevokeNamedToken {
+                    token_id: oz
+                        .token_id
+                        .clone()
+                        .ok_or("spec.onezone.tokenId is required")?,
+                    action: oz.named_token_action.unwrap_or(NamedTokenAction::Revoke),
+                },
+            })),
+            _ => Err("exactly one of spec.infisical and spec.onezone must be set".into()),
+        }
+    }
+}

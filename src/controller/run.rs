@@ -1,0 +1,224 @@
+//! `revoker run`: the controllers, behind leader election, with the health and metrics server.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::StreamExt;
+use kube::api::ListParams;
+use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::watcher;
+use kube::{Api, Client};
+use kube_lease_manager::LeaseManagerBuilder;
+use tracing::{error, info, warn};
+
+use super::provider_status::{self, ProviderObject};
+use super::resources::Revocation;
+use super::revocation;
+use super::{Context, Error, ProviderRegistry};
+use crate::api::{
+    AuthMethodRevocation, ClusterRevocationProvider, JwksRevocation, RevocationProvider,
+    TokenRevocation,
+};
+use crate::providers::http::HttpSettings;
+use crate::telemetry::{METRICS, ReconcileErrorLabels};
+
+/// What `revoker run` needs.
+#[derive(Clone, Debug)]
+pub struct RunConfig {
+    /// HTTP settings for provider clients (allow-list, timeout, rate limit).
+    pub http: HttpSettings,
+    /// Namespace of ClusterRevocationProvider credential Secrets (and the default lease namespace).
+    pub cluster_resource_namespace: String,
+    /// Max concurrent reconciles per controller.
+    pub concurrency: u16,
+    /// Leader election on/off.
+    pub leader_elect: bool,
+    /// Namespace of the Lease.
+    pub lease_namespace: String,
+    /// Name of the Lease.
+    pub lease_name: String,
+    /// This process's identity in the Lease.
+    pub identity: String,
+    /// Lease duration in seconds.
+    pub lease_duration_seconds: u64,
+}
+
+/// Errors that stop `revoker run`.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// No usable kubeconfig or in-cluster config.
+    #[error("cannot build a Kubernetes client: {0}")]
+    Client(#[source] kube::Error),
+    /// The CRDs are not installed or not readable.
+    #[error(
+        "cannot list {kind}: {source}; are the CRDs installed (`revoker crd | kubectl apply -f -`) and does the operator's RBAC allow it?"
+    )]
+    Crds {
+        /// Kind that failed.
+        kind: &'static str,
+        /// The error.
+        #[source]
+        source: kube::Error,
+    },
+    /// Leader election failed.
+    #[error("leader election: {0}")]
+    Lease(#[from] kube_lease_manager::LeaseManagerError),
+    /// Leadership was lost while running; the process exits so that no two replicas act.
+    #[error("lost the leader lease {0}; exiting so that only one replica acts")]
+    LostLeadership(String),
+}
+
+/// Run the operator until SIGTERM/SIGINT.
+pub async fn run(config: RunConfig, ready: Arc<AtomicBool>) -> Result<(), RunError> {
+    let client = Client::try_default().await.map_err(RunError::Client)?;
+    check_crds(&client).await?;
+    ready.store(true, Ordering::SeqCst);
+    let registry = ProviderRegistry::new(
+        client.clone(),
+        config.cluster_resource_namespace.clone(),
+        config.http.clone(),
+    );
+    let ctx = Context::new(client.clone(), registry);
+    if !config.leader_elect {
+        run_controllers(client, ctx, config.concurrency).await;
+        return Ok(());
+    }
+    let manager = LeaseManagerBuilder::new(client.clone(), &config.lease_name)
+        .with_namespace(&config.lease_namespace)
+        .with_identity(&config.identity)
+        .with_duration(config.lease_duration_seconds)
+        .with_grace(config.lease_duration_seconds.div_ceil(3).max(1))
+        .build()
+        .await?;
+    let (mut leader, lease_task) = manager.watch().await;
+    info!(lease = %config.lease_name, identity = %config.identity, "waiting to become the leader");
+    while !*leader.borrow_and_update() {
+        tokio::select! {
+            changed = leader.changed() => if changed.is_err() { return Err(RunError::LostLeadership(config.lease_name)) },
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = terminate() => return Ok(()),
+        }
+    }
+    info!(lease = %config.lease_name, identity = %config.identity, "became the leader; starting controllers");
+    let result = tokio::select! {
+        _ = run_controllers(client, ctx, config.concurrency) => Ok(()),
+        _ = lost(&mut leader) => Err(RunError::LostLeadership(config.lease_name)),
+    };
+    drop(leader); // closing the channel makes the lease task release the lease at once
+    if let Err(e) = lease_task.await {
+        warn!(error = %e, "lease task ended badly");
+    }
+    result
+}
+
+async fn lost(leader: &mut tokio::sync::watch::Receiver<bool>) {
+    loop {
+        if leader.changed().await.is_err() || !*leader.borrow_and_update() {
+            error!("leader lease lost");
+            return;
+        }
+    }
+}
+
+#[cfg(unix)]
+async fn terminate() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}
+
+async fn check_crds(client: &Client) -> Result<(), RunError> {
+    let probe = ListParams::default().limit(1);
+    Api::<JwksRevocation>::all(client.clone())
+        .list_metadata(&probe)
+        .await
+        .map_err(|source| RunError::Crds {
+            kind: "JwksRevocation",
+            source,
+        })?;
+    Api::<RevocationProvider>::all(client.clone())
+        .list_metadata(&probe)
+        .await
+        .map_err(|source| RunError::Crds {
+            kind: "RevocationProvider",
+            source,
+        })?;
+    Ok(())
+}
+
+async fn run_controllers(client: Client, ctx: Arc<Context>, concurrency: u16) {
+    tokio::join!(
+        revocation_controller::<JwksRevocation>(&client, &ctx, concurrency),
+        revocation_controller::<AuthMethodRevocation>(&client, &ctx, concurrency),
+        revocation_controller::<TokenRevocation>(&client, &ctx, concurrency),
+        provider_controller::<RevocationProvider>(&client, &ctx, concurrency),
+        provider_controller::<ClusterRevocationProvider>(&client, &ctx, concurrency),
+    );
+    info!("controllers stopped");
+}
+
+fn controller_config(concurrency: u16) -> controller::Config {
+    controller::Config::default().concurrency(concurrency)
+}
+
+fn revocation_controller<K: Revocation>(
+    client: &Client,
+    ctx: &Arc<Context>,
+    concurrency: u16,
+) -> impl Future<Output = ()> {
+    Controller::new(
+        Api::<K>::all(client.clone()),
+        watcher::Config::default().any_semantic(),
+    )
+    .with_config(controller_config(concurrency))
+    .shutdown_on_signal()
+    .run(revocation::reconcile::<K>, error_policy::<K>, ctx.clone())
+    .for_each(|_| futures::future::ready(()))
+}
+
+fn provider_controller<P: ProviderObject>(
+    client: &Client,
+    ctx: &Arc<Context>,
+    concurrency: u16,
+) -> impl Future<Output = ()> {
+    Controller::new(
+        Api::<P>::all(client.clone()),
+        watcher::Config::default().any_semantic(),
+    )
+    .with_config(controller_config(concurrency))
+    .shutdown_on_signal()
+    .run(
+        provider_status::reconcile::<P>,
+        provider_error_policy::<P>,
+        ctx.clone(),
+    )
+    .for_each(|_| futures::future::ready(()))
+}
+
+fn error_policy<K: Revocation>(obj: Arc<K>, err: &Error, _ctx: Arc<Context>) -> Action {
+    record_error(K::KIND, &super::describe(obj.as_ref()), err)
+}
+
+fn provider_error_policy<P: ProviderObject>(
+    obj: Arc<P>,
+    err: &Error,
+    _ctx: Arc<Context>,
+) -> Action {
+    record_error(P::KIND, &super::describe(obj.as_ref()), err)
+}
+
+fn record_error(kind: &str, object: &str, err: &Error) -> Action {
+    METRICS
+        .reconcile_errors
+        .get_or_create(&ReconcileErrorLabels {
+            kind: kind.into(),
+            error: err.metric_label().into(),
+        })
+        .inc();
+    warn!(kind, object, error = %err, "reconcile failed; retrying in 5s");
+    Action::requeue(std::time::Duration::from_secs(5))
+}
