@@ -36,6 +36,7 @@ pub struct RevocationProviderSpec {
     /// PEM CA certificates to trust for this provider in addition to the public web PKI roots
     /// (self-hosted Infisical or Onezone behind a private CA).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 262144))]
     pub ca_bundle: Option<String>,
 }
 
@@ -67,6 +68,7 @@ pub struct ClusterRevocationProviderSpec {
     pub onezone: Option<OnezoneProvider>,
     /// PEM CA certificates to trust for this provider in addition to the public web PKI roots.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 262144))]
     pub ca_bundle: Option<String>,
     /// Namespaces whose revocations may use this provider, by label. Absent: every namespace.
     /// An empty selector (`{}`) also matches every namespace.
@@ -85,7 +87,7 @@ const PROVIDER_ONE_OF_MESSAGE: &str =
 pub struct AtlasProvider {
     /// Base URL of the Atlas Admin API. Default `https://cloud.mongodb.com`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^https?://[^/?#]+/?$"))]
+    #[schemars(regex(pattern = r"^https?://[^/?#]+/?$"), length(max = 2048))]
     pub base_url: Option<String>,
     /// Secret with either `publicKey` + `privateKey` (API key, HTTP Digest) or `clientId` +
     /// `clientSecret` (service account, OAuth2 client credentials).
@@ -103,7 +105,7 @@ pub struct AtlasProvider {
 pub struct InfisicalProvider {
     /// Base URL of the Infisical instance. Default `https://app.infisical.com`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^https?://[^/?#]+/?$"))]
+    #[schemars(regex(pattern = r"^https?://[^/?#]+/?$"), length(max = 2048))]
     pub base_url: Option<String>,
     /// Secret with either `clientId` + `clientSecret` (machine identity, universal-auth login) or
     /// `accessToken`.
@@ -116,7 +118,7 @@ pub struct InfisicalProvider {
 pub struct OnezoneProvider {
     /// Base URL of the Onezone service, e.g. `https://onezone.example.org` (the operator must be
     /// started with this host in `--allowed-host`).
-    #[schemars(regex(pattern = r"^https?://[^/?#]+/?$"))]
+    #[schemars(regex(pattern = r"^https?://[^/?#]+/?$"), length(max = 2048))]
     pub base_url: String,
     /// Secret with key `token` (an Onedata access token, sent as `x-auth-token`).
     pub credentials_secret_ref: LocalSecretRef,

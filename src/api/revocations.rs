@@ -85,10 +85,10 @@ revocation_spec! {
 #[serde(rename_all = "camelCase")]
 pub struct AtlasJwksTarget {
     /// 24-hex id of the federation (federationSettingsId).
-    #[schemars(regex(pattern = r"^[a-f0-9]{24}$"))]
+    #[schemars(regex(pattern = r"^[a-f0-9]{24}$"), length(min = 24, max = 24))]
     pub federation_settings_id: String,
     /// 24-hex id of the OIDC identity provider (not the legacy 20-hex id).
-    #[schemars(regex(pattern = r"^[a-f0-9]{24}$"))]
+    #[schemars(regex(pattern = r"^[a-f0-9]{24}$"), length(min = 24, max = 24))]
     pub identity_provider_id: String,
 }
 
@@ -120,7 +120,7 @@ revocation_spec! {
 #[serde(rename_all = "camelCase")]
 pub struct AtlasX509Target {
     /// 24-hex project (group) id.
-    #[schemars(regex(pattern = r"^[a-f0-9]{24}$"))]
+    #[schemars(regex(pattern = r"^[a-f0-9]{24}$"), length(min = 24, max = 24))]
     pub group_id: String,
 }
 

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite: unit and client tests, contract tests against the providers' OpenAPI
+# documents (Prism), end-to-end tests against a real kube-apiserver + etcd with the provider
+# simulator, and the Helm chart tests against that control plane. Builds and caches what it needs
+# (kube-apiserver, etcd, kubectl, helm from the Go module proxy; Prism from npm) under
+# ~/.cache/revoker. Exits non-zero on any failure.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+echo "== test binaries (cached under ${REVOKER_BIN_CACHE:-$HOME/.cache/revoker})" >&2
+BIN=$(hack/bin-path.sh --with-helm)
+export PATH="$BIN:$PATH"
+hack/prism.sh install >&2
+export REVOKER_PRISM="$(hack/prism.sh path)"
+
+echo "== cargo test (unit, provider clients, controller, contract, e2e)" >&2
+cargo test --locked --all-targets
+
+echo "== Helm chart tests" >&2
+CP_DIR=$(mktemp -d /tmp/revoker-chart-cp.XXXXXX)
+trap 'hack/control-plane.sh down "$CP_DIR" >/dev/null 2>&1 || true' EXIT
+eval "$(hack/control-plane.sh up "$CP_DIR")"
+hack/chart-test.sh --cluster
+echo "== all tests passed" >&2

@@ -1,0 +1,813 @@
+//! The end-to-end scenarios.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::env::{ROOT, Result, sh};
+use crate::sim::status_fault;
+use crate::{Env, TestFn};
+
+macro_rules! case {
+    ($f:ident) => {
+        (stringify!($f), |env| Box::pin($f(env)))
+    };
+}
+
+pub const ALL: &[(&str, TestFn)] = &[
+    case!(every_operation_succeeds_with_exactly_one_revoking_call),
+    case!(api_server_rejects_bad_manifests),
+    case!(missing_secret_waits_then_succeeds),
+    case!(permanent_errors_fail_at_once_without_retries),
+    case!(transient_errors_are_retried_then_succeed),
+    case!(suspend_holds_until_unsuspended),
+    case!(dry_run_calls_nothing_that_revokes),
+    case!(ttl_deletes_finished_revocations),
+    case!(host_not_on_allow_list_gets_nothing),
+    case!(provider_cannot_read_a_secret_of_another_namespace),
+    case!(operator_rbac_is_least_privilege),
+    case!(crash_mid_run_repeats_at_most_once_and_never_after_success),
+    case!(leader_election_lets_one_replica_act_and_hands_over),
+];
+
+const WAIT: Duration = Duration::from_secs(60);
+const JWKS_PATH: &str = "/api/atlas/v2/federationSettings/55fa922fb343282757d9554e/identityProviders/32b6e34b3d91647abb20e7b8/jwks";
+const X509_PATH: &str = "/api/atlas/v2/groups/32b6e34b3d91647abb20e7b9/userSecurity/customerX509";
+const AZURE_PATH: &str = "/api/v1/auth/azure-auth/identities/8d5f6a1e-1c2b-4d3e-8f9a-0b1c2d3e4f5a";
+const TOKEN_REVOKE_PATH: &str = "/api/v1/auth/token/revoke";
+const CLIENT_SECRET_PATH: &str = "/api/v1/auth/universal-auth/identities/8d5f6a1e-1c2b-4d3e-8f9a-0b1c2d3e4f5a/client-secrets/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d/revoke";
+const OZ_USER_PATH: &str =
+    "/api/v3/onezone/users/9a8b7c6d5e4f30211203f4e5d6c7b8a9/tokens/temporary";
+const OZ_SELF_PATH: &str = "/api/v3/onezone/user/tokens/temporary";
+const OZ_NAMED_PATH: &str = "/api/v3/onezone/tokens/named/2b5d0dd5aa6443a69277b5ce0544fec2";
+
+fn ensure(cond: bool, msg: impl Into<String>) -> Result<()> {
+    if cond { Ok(()) } else { Err(msg.into()) }
+}
+
+fn example(name: &str) -> Result<String> {
+    std::fs::read_to_string(format!("{ROOT}/examples/{name}"))
+        .map_err(|e| format!("examples/{name}: {e}"))
+}
+
+/// examples/providers.yaml pointed at this run's simulator.
+fn providers(env: &Env) -> Result<String> {
+    Ok(example("providers.yaml")?
+        .replace("127.0.0.1:18080", &format!("127.0.0.1:{}", env.sim.port)))
+}
+
+/// A namespace with the example providers and Secrets.
+fn namespace_with_providers(env: &Env, name: &str) -> Result<String> {
+    let ns = env.namespace(name)?;
+    env.apply(&ns, &providers(env)?)?;
+    Ok(ns)
+}
+
+fn jwks(name: &str, extra_spec: &str) -> String {
+    format!(
+        "apiVersion: revoker.dev/v1alpha1\nkind: JwksRevocation\nmetadata:\n  name: {name}\nspec:\n  providerRef:\n    name: atlas\n  atlas:\n    federationSettingsId: 55fa922fb343282757d9554e\n    identityProviderId: 32b6e34b3d91647abb20e7b8\n{extra_spec}"
+    )
+}
+
+fn condition<'a>(obj: &'a Value, type_: &str) -> Option<&'a Value> {
+    obj["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+}
+
+fn reason(obj: &Value) -> String {
+    condition(obj, "Succeeded")
+        .and_then(|c| c["reason"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
+async fn every_operation_succeeds_with_exactly_one_revoking_call(env: &mut Env) -> Result<()> {
+    let ns = namespace_with_providers(env, "all-ops")?;
+    let cases = [
+        (
+            "atlas-jwks.yaml",
+            "jwksrevocation/atlas-idp-jwks",
+            "DELETE",
+            JWKS_PATH,
+            1,
+        ),
+        (
+            "atlas-x509.yaml",
+            "authmethodrevocation/atlas-project-x509",
+            "DELETE",
+            X509_PATH,
+            1,
+        ),
+        (
+            "infisical-auth-method.yaml",
+            "authmethodrevocation/infisical-identity-azure-auth",
+            "DELETE",
+            AZURE_PATH,
+            1,
+        ),
+        (
+            "infisical-access-token.yaml",
+            "tokenrevocation/infisical-leaked-access-token",
+            "POST",
+            TOKEN_REVOKE_PATH,
+            2,
+        ),
+        (
+            "infisical-token-auth-token.yaml",
+            "tokenrevocation/infisical-leaked-token-auth-token",
+            "POST",
+            TOKEN_REVOKE_PATH,
+            2,
+        ),
+        (
+            "infisical-client-secret.yaml",
+            "tokenrevocation/infisical-client-secret",
+            "POST",
+            CLIENT_SECRET_PATH,
+            1,
+        ),
+        (
+            "onezone-user-temporary-tokens.yaml",
+            "tokenrevocation/onezone-user-temporary-tokens",
+            "DELETE",
+            OZ_USER_PATH,
+            1,
+        ),
+        (
+            "onezone-current-user-temporary-tokens.yaml",
+            "tokenrevocation/onezone-own-temporary-tokens",
+            "DELETE",
+            OZ_SELF_PATH,
+            1,
+        ),
+        (
+            "onezone-named-token.yaml",
+            "tokenrevocation/onezone-named-token",
+            "PATCH",
+            OZ_NAMED_PATH,
+            1,
+        ),
+    ];
+    for (file, ..) in &cases {
+        env.apply(&ns, &example(&format!("revocations/{file}"))?)?;
+    }
+    for (_, what, method, path, expected_calls) in &cases {
+        sh(env.kubectl().args([
+            "wait",
+            "--for=condition=Succeeded",
+            "--timeout=90s",
+            "-n",
+            &ns,
+            what,
+        ]))
+        .map_err(|e| {
+            format!(
+                "kubectl wait {what}: {e}; status: {}",
+                env.get_json(&ns, what)
+                    .map(|o| o["status"].clone())
+                    .unwrap_or_default()
+            )
+        })?;
+        let obj = env.get_json(&ns, what)?;
+        let s = &obj["status"];
+        ensure(
+            s["phase"] == "Succeeded",
+            format!("{what}: phase {}", s["phase"]),
+        )?;
+        ensure(
+            s["attempts"] == 1,
+            format!("{what}: attempts {}", s["attempts"]),
+        )?;
+        ensure(
+            reason(&obj) == "Revoked",
+            format!("{what}: reason {}", reason(&obj)),
+        )?;
+        ensure(
+            s["observedGeneration"] == obj["metadata"]["generation"],
+            format!("{what}: observedGeneration {}", s["observedGeneration"]),
+        )?;
+        for field in [
+            "startTime",
+            "completionTime",
+            "lastAttemptTime",
+            "target",
+            "message",
+            "providerType",
+        ] {
+            ensure(
+                !s[field].is_null(),
+                format!("{what}: status.{field} missing: {s}"),
+            )?;
+        }
+        ensure(
+            s["providerResult"]["httpStatus"]
+                .as_u64()
+                .is_some_and(|c| (200..300).contains(&c)),
+            format!("{what}: providerResult {}", s["providerResult"]),
+        )?;
+        let calls = env.sim.succeeded(method, path).await?;
+        ensure(
+            calls == *expected_calls,
+            format!("{what}: {calls} effective {method} {path} calls, expected {expected_calls}"),
+        )?;
+    }
+    let events = sh(env
+        .kubectl()
+        .args(["get", "events.events.k8s.io", "-n", &ns, "-o", "json"]))?;
+    let events: Value = serde_json::from_str(&events).map_err(|e| e.to_string())?;
+    let revoked = events["items"]
+        .as_array()
+        .map(|a| a.iter().filter(|e| e["reason"] == "Revoked").count())
+        .unwrap_or(0);
+    ensure(
+        revoked == cases.len(),
+        format!("{revoked} Revoked events, expected {}", cases.len()),
+    )?;
+    let secret_target = env.get_json(&ns, "tokenrevocation/infisical-leaked-access-token")?;
+    ensure(
+        !secret_target.to_string().contains("sim-token-to-revoke"),
+        "the token to revoke leaked into the object",
+    )?;
+    ensure(
+        !events.to_string().contains("sim-token-to-revoke"),
+        "the token to revoke leaked into an Event",
+    )?;
+    let listed = sh(env.kubectl().args(["get", "revocations", "-n", &ns]))?;
+    ensure(
+        listed.lines().count() == cases.len() + 1,
+        format!("`kubectl get revocations` lists all kinds:\n{listed}"),
+    )?;
+    ensure(
+        listed.contains("Succeeded") && listed.contains("PROVIDER") && listed.contains("TARGET"),
+        format!("printer columns:\n{listed}"),
+    )?;
+    // Nothing more happens afterwards: no second call for any target.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for (_, what, method, path, expected_calls) in &cases {
+        let calls = env.sim.succeeded(method, path).await?;
+        ensure(
+            calls == *expected_calls,
+            format!("{what}: repeated: {calls} calls"),
+        )?;
+    }
+    let log = env.operator_log();
+    for secret in [
+        "sim-private-key",
+        "mdb_sa_sk_sim",
+        "sim-client-secret",
+        "sim-onezone-admin-token",
+        "sim-token-to-revoke",
+    ] {
+        ensure(
+            !log.contains(secret),
+            format!("the operator log contains the secret value {secret}"),
+        )?;
+    }
+    Ok(())
+}
+
+async fn api_server_rejects_bad_manifests(env: &mut Env) -> Result<()> {
+    let ns = env.namespace("bad-input")?;
+    let bad_id = jwks("bad-id", "").replace("32b6e34b3d91647abb20e7b8", "not-hex");
+    let err = env
+        .apply(&ns, &bad_id)
+        .err()
+        .ok_or("a malformed Atlas id was accepted")?;
+    ensure(
+        err.contains("identityProviderId") && err.contains("[a-f0-9]{24}"),
+        format!("message: {err}"),
+    )?;
+
+    let two_blocks = "apiVersion: revoker.dev/v1alpha1\nkind: AuthMethodRevocation\nmetadata:\n  name: two\nspec:\n  providerRef: {name: atlas}\n  atlas: {groupId: 32b6e34b3d91647abb20e7b9}\n  infisical: {identityId: x, authMethod: azure-auth}\n";
+    let err = env
+        .apply(&ns, two_blocks)
+        .err()
+        .ok_or("two provider blocks were accepted")?;
+    ensure(
+        err.contains("exactly one provider block"),
+        format!("message: {err}"),
+    )?;
+
+    let bad_enum = "apiVersion: revoker.dev/v1alpha1\nkind: AuthMethodRevocation\nmetadata:\n  name: enum\nspec:\n  providerRef: {name: infisical}\n  infisical: {identityId: x, authMethod: password-auth}\n";
+    let err = env
+        .apply(&ns, bad_enum)
+        .err()
+        .ok_or("an unknown auth method was accepted")?;
+    ensure(
+        err.contains("Unsupported value") && err.contains("password-auth"),
+        format!("message: {err}"),
+    )?;
+
+    let bad_scope = "apiVersion: revoker.dev/v1alpha1\nkind: TokenRevocation\nmetadata:\n  name: scope\nspec:\n  providerRef: {name: onezone}\n  onezone: {scope: NamedToken}\n";
+    let err = env
+        .apply(&ns, bad_scope)
+        .err()
+        .ok_or("a NamedToken without tokenId was accepted")?;
+    ensure(
+        err.contains("tokenId is required"),
+        format!("message: {err}"),
+    )?;
+
+    env.apply(&ns, &jwks("immutable", "  suspend: true\n"))?;
+    let changed = jwks("immutable", "  suspend: true\n")
+        .replace("55fa922fb343282757d9554e", "55fa922fb343282757d9554f");
+    let err = env
+        .apply(&ns, &changed)
+        .err()
+        .ok_or("a spec change after creation was accepted")?;
+    ensure(err.contains("spec is immutable"), format!("message: {err}"))?;
+    env.apply(
+        &ns,
+        &jwks(
+            "immutable",
+            "  suspend: false\n  ttlSecondsAfterFinished: 600\n",
+        ),
+    )
+    .map_err(|e| format!("suspend and ttlSecondsAfterFinished must stay mutable: {e}"))?;
+    Ok(())
+}
+
+async fn missing_secret_waits_then_succeeds(env: &mut Env) -> Result<()> {
+    let ns = env.namespace("late-secret")?;
+    let without_atlas_secret: String = providers(env)?
+        .split("\n---\n")
+        .filter(|doc| !doc.contains("name: atlas-credentials\n"))
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    env.apply(&ns, &without_atlas_secret)?;
+    env.apply(&ns, &jwks("late", ""))?;
+    let waiting = crate::env::wait_for(WAIT, "reason CredentialsUnavailable", || {
+        let obj = env.get_json(&ns, "jwksrevocation/late").ok();
+        async move { obj.filter(|o| reason(o) == "CredentialsUnavailable") }
+    })
+    .await?;
+    ensure(
+        waiting["status"]["phase"] == "Pending",
+        format!("phase {}", waiting["status"]["phase"]),
+    )?;
+    ensure(
+        waiting["status"]["attempts"] == 0,
+        "waiting must not burn attempts",
+    )?;
+    ensure(
+        waiting["status"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("atlas-credentials"),
+        "the message names the Secret",
+    )?;
+    ensure(
+        env.sim.succeeded("DELETE", JWKS_PATH).await? == 0,
+        "called the provider without credentials",
+    )?;
+    let secret = providers(env)?
+        .split("\n---\n")
+        .find(|d| d.contains("name: atlas-credentials\n"))
+        .unwrap_or_default()
+        .to_string();
+    env.apply(&ns, &secret)?;
+    let done = env
+        .wait_phase(&ns, "jwksrevocation/late", "Succeeded", WAIT)
+        .await?;
+    ensure(
+        done["status"]["attempts"] == 1,
+        format!("attempts {}", done["status"]["attempts"]),
+    )?;
+    Ok(())
+}
+
+async fn permanent_errors_fail_at_once_without_retries(env: &mut Env) -> Result<()> {
+    let ns = namespace_with_providers(env, "permanent")?;
+    for (status, expected) in [
+        (401, "Unauthorized"),
+        (403, "Forbidden"),
+        (404, "TargetNotFound"),
+    ] {
+        env.sim.reset().await?;
+        env.sim
+            .fault(status_fault("DELETE", JWKS_PATH, status, None))
+            .await?;
+        let name = format!("perm-{status}");
+        env.apply(&ns, &jwks(&name, ""))?;
+        let obj = env
+            .wait_phase(&ns, &format!("jwksrevocation/{name}"), "Failed", WAIT)
+            .await?;
+        ensure(
+            reason(&obj) == expected,
+            format!("{status}: reason {} (expected {expected})", reason(&obj)),
+        )?;
+        ensure(
+            condition(&obj, "Failed").is_some_and(|c| c["status"] == "True"),
+            "Failed condition",
+        )?;
+        ensure(
+            obj["status"]["attempts"] == 1,
+            format!("{status}: attempts {}", obj["status"]["attempts"]),
+        )?;
+        ensure(
+            obj["status"]["providerResult"]["httpStatus"] == status,
+            format!(
+                "{status}: providerResult {}",
+                obj["status"]["providerResult"]
+            ),
+        )?;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let calls = env.sim.count("DELETE", JWKS_PATH).await?;
+        // Digest auth: one 401 challenge, then the authenticated request that got the fault.
+        ensure(
+            calls <= 2,
+            format!("{status}: {calls} calls, a permanent error must not be retried"),
+        )?;
+    }
+    // A real 404 from the simulator: an unknown Onezone user.
+    let unknown_user = "apiVersion: revoker.dev/v1alpha1\nkind: TokenRevocation\nmetadata:\n  name: unknown-user\nspec:\n  providerRef: {name: onezone}\n  onezone: {scope: UserTemporaryTokens, userId: ffffffffffffffffffffffffffffffff}\n";
+    env.apply(&ns, unknown_user)?;
+    let obj = env
+        .wait_phase(&ns, "tokenrevocation/unknown-user", "Failed", WAIT)
+        .await?;
+    ensure(
+        reason(&obj) == "TargetNotFound",
+        format!("reason {}", reason(&obj)),
+    )?;
+    ensure(
+        obj["status"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("ffffffffffffffffffffffffffffffff"),
+        "message names the id",
+    )?;
+    Ok(())
+}
+
+async fn transient_errors_are_retried_then_succeed(env: &mut Env) -> Result<()> {
+    let ns = namespace_with_providers(env, "transient")?;
+    env.sim
+        .fault(status_fault("DELETE", OZ_USER_PATH, 503, Some(2)))
+        .await?;
+    env.apply(
+        &ns,
+        &example("revocations/onezone-user-temporary-tokens.yaml")?,
+    )?;
+    let obj = env
+        .wait_phase(
+            &ns,
+            "tokenrevocation/onezone-user-temporary-tokens",
+            "Succeeded",
+            Duration::from_secs(90),
+        )
+        .await?;
+    ensure(
+        obj["status"]["attempts"] == 3,
+        format!("503 twice: attempts {}", obj["status"]["attempts"]),
+    )?;
+    ensure(
+        env.sim.succeeded("DELETE", OZ_USER_PATH).await? == 1,
+        "one effective call",
+    )?;
+
+    let mut fault = status_fault("DELETE", AZURE_PATH, 429, Some(1));
+    fault["retryAfter"] = json!(2);
+    env.sim.fault(fault).await?;
+    env.apply(&ns, &example("revocations/infisical-auth-method.yaml")?)?;
+    let obj = env
+        .wait_phase(
+            &ns,
+            "authmethodrevocation/infisical-identity-azure-auth",
+            "Succeeded",
+            Duration::from_secs(90),
+        )
+        .await?;
+    ensure(
+        obj["status"]["attempts"] == 2,
+        format!("429 once: attempts {}", obj["status"]["attempts"]),
+    )?;
+    let calls = env.sim.calls().await?;
+    let times: Vec<String> = calls
+        .iter()
+        .filter(|c| c["method"] == "DELETE" && c["path"] == AZURE_PATH)
+        .filter_map(|c| c["timestamp"].as_str().map(String::from))
+        .collect();
+    ensure(times.len() == 2, format!("azure-auth calls: {times:?}"))?;
+    let parse = |t: &str| {
+        t.parse::<k8s_openapi::jiff::Timestamp>()
+            .map_err(|e| e.to_string())
+    };
+    let gap = parse(&times[1])?.duration_since(parse(&times[0])?);
+    ensure(
+        gap.as_secs_f64() >= 1.9,
+        format!("retried after {gap:?}, before the 2 s the provider asked for"),
+    )?;
+    Ok(())
+}
+
+async fn suspend_holds_until_unsuspended(env: &mut Env) -> Result<()> {
+    let ns = namespace_with_providers(env, "suspend")?;
+    env.apply(&ns, &jwks("gated", "  suspend: true\n"))?;
+    let obj = crate::env::wait_for(WAIT, "reason Suspended", || {
+        let obj = env.get_json(&ns, "jwksrevocation/gated").ok();
+        async move { obj.filter(|o| reason(o) == "Suspended") }
+    })
+    .await?;
+    ensure(obj["status"]["phase"] == "Pending", "suspended is Pending")?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    ensure(
+        env.sim.total().await? == 0 || env.sim.succeeded("DELETE", JWKS_PATH).await? == 0,
+        "a suspended revocation called the provider",
+    )?;
+    sh(env.kubectl().args([
+        "patch",
+        "jwksrevocation/gated",
+        "-n",
+        &ns,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"suspend":false}}"#,
+    ]))?;
+    env.wait_phase(&ns, "jwksrevocation/gated", "Succeeded", WAIT)
+        .await?;
+    ensure(
+        env.sim.succeeded("DELETE", JWKS_PATH).await? == 1,
+        "one call after approval",
+    )?;
+    Ok(())
+}
+
+async fn dry_run_calls_nothing_that_revokes(env: &mut Env) -> Result<()> {
+    let ns = namespace_with_providers(env, "dry-run")?;
+    env.apply(&ns, &jwks("dry", "  dryRun: true\n"))?;
+    let obj = env
+        .wait_phase(&ns, "jwksrevocation/dry", "Succeeded", WAIT)
+        .await?;
+    ensure(
+        reason(&obj) == "DryRunSucceeded",
+        format!("reason {}", reason(&obj)),
+    )?;
+    let message = obj["status"]["message"].as_str().unwrap_or_default();
+    ensure(
+        message.contains("would"),
+        format!("the message says what would be revoked: {message}"),
+    )?;
+    let calls = env.sim.calls().await?;
+    let writes: Vec<&Value> = calls.iter().filter(|c| c["method"] != "GET").collect();
+    ensure(
+        writes.is_empty(),
+        format!("a dry run made non-GET calls: {writes:?}"),
+    )?;
+    ensure(
+        !calls.is_empty(),
+        "a dry run checks the target with a read-only call",
+    )?;
+    Ok(())
+}
+
+async fn ttl_deletes_finished_revocations(env: &mut Env) -> Result<()> {
+    let ns = namespace_with_providers(env, "ttl")?;
+    env.apply(&ns, &jwks("short-lived", "  ttlSecondsAfterFinished: 2\n"))?;
+    crate::env::wait_for(WAIT, "deletion after the TTL", || {
+        let gone = env.get_json(&ns, "jwksrevocation/short-lived").is_err();
+        async move { gone.then_some(()) }
+    })
+    .await?;
+    ensure(
+        env.sim.succeeded("DELETE", JWKS_PATH).await? == 1,
+        "revoked once before deletion",
+    )?;
+    Ok(())
+}
+
+async fn host_not_on_allow_list_gets_nothing(env: &mut Env) -> Result<()> {
+    let ns = env.namespace("egress")?;
+    // localhost resolves to the simulator too, but only 127.0.0.1:<port> is allowed.
+    let manifests = providers(env)?.replace("http://127.0.0.1:", "http://localhost:");
+    env.apply(&ns, &manifests)?;
+    env.apply(&ns, &jwks("egress", ""))?;
+    let obj = crate::env::wait_for(WAIT, "reason HostNotAllowed", || {
+        let obj = env.get_json(&ns, "jwksrevocation/egress").ok();
+        async move { obj.filter(|o| reason(o) == "HostNotAllowed") }
+    })
+    .await?;
+    ensure(obj["status"]["attempts"] == 0, "no attempt is made")?;
+    let provider = env.get_json(&ns, "revocationprovider/atlas")?;
+    let ready = condition(&provider, "Ready").cloned().unwrap_or_default();
+    ensure(
+        ready["status"] == "False" && ready["reason"] == "HostNotAllowed",
+        format!("provider Ready: {ready}"),
+    )?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    ensure(
+        env.sim.total().await? == 0,
+        format!("the simulator received {:?}", env.sim.calls().await?),
+    )?;
+    Ok(())
+}
+
+async fn provider_cannot_read_a_secret_of_another_namespace(env: &mut Env) -> Result<()> {
+    let secrets_ns = namespace_with_providers(env, "has-secret")?;
+    let ns = env.namespace("no-secret")?;
+    let provider_only: String = providers(env)?
+        .split("\n---\n")
+        .filter(|doc| doc.contains("kind: RevocationProvider"))
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    env.apply(&ns, &provider_only)?;
+    // A namespace field in the Secret reference does not exist in the schema: rejected, not ignored.
+    let cross = format!(
+        "apiVersion: revoker.dev/v1alpha1\nkind: RevocationProvider\nmetadata:\n  name: cross\nspec:\n  atlas:\n    baseUrl: {}\n    credentialsSecretRef: {{name: atlas-credentials, namespace: {secrets_ns}}}\n",
+        env.sim.base_url()
+    );
+    let err = env
+        .apply(&ns, &cross)
+        .err()
+        .ok_or("a Secret reference with a namespace was accepted")?;
+    ensure(err.contains("namespace"), format!("message: {err}"))?;
+    env.apply(&ns, &jwks("cross", ""))?;
+    let obj = crate::env::wait_for(WAIT, "reason CredentialsUnavailable", || {
+        let obj = env.get_json(&ns, "jwksrevocation/cross").ok();
+        async move { obj.filter(|o| reason(o) == "CredentialsUnavailable") }
+    })
+    .await?;
+    let message = obj["status"]["message"].as_str().unwrap_or_default();
+    ensure(
+        message.contains(&format!("Secret {ns}/atlas-credentials")),
+        format!("reads only its own namespace: {message}"),
+    )?;
+    ensure(
+        env.sim.succeeded("DELETE", JWKS_PATH).await? == 0,
+        "no call without credentials",
+    )?;
+    Ok(())
+}
+
+async fn operator_rbac_is_least_privilege(env: &mut Env) -> Result<()> {
+    let can = |verb: &str, resource: &str, ns: Option<&str>| -> Result<bool> {
+        let mut cmd = std::process::Command::new(env.cp.bin_dir.join("kubectl"));
+        cmd.arg("--kubeconfig")
+            .arg(&env.operator_kubeconfig)
+            .args(["auth", "can-i", verb, resource]);
+        match ns {
+            Some(ns) => cmd.args(["-n", ns]),
+            None => cmd.arg("--all-namespaces"),
+        };
+        let out = cmd.output().map_err(|e| e.to_string())?;
+        Ok(String::from_utf8_lossy(&out.stdout).trim() == "yes")
+    };
+    for (verb, resource) in [
+        ("get", "secrets"),
+        ("patch", "jwksrevocations/status"),
+        ("delete", "tokenrevocations"),
+        ("create", "events.events.k8s.io"),
+    ] {
+        ensure(
+            can(verb, resource, Some("default"))?,
+            format!("the operator needs to {verb} {resource}"),
+        )?;
+    }
+    for (verb, resource) in [
+        ("list", "secrets"),
+        ("watch", "secrets"),
+        ("create", "secrets"),
+        ("update", "secrets"),
+        ("delete", "pods"),
+        ("update", "clusterroles"),
+        ("escalate", "clusterroles"),
+        ("create", "rolebindings"),
+        ("update", "jwksrevocations"),
+        ("update", "revocationproviders"),
+    ] {
+        ensure(
+            !can(verb, resource, None)?,
+            format!("the operator must not {verb} {resource}"),
+        )?;
+    }
+    Ok(())
+}
+
+async fn crash_mid_run_repeats_at_most_once_and_never_after_success(env: &mut Env) -> Result<()> {
+    let ns = namespace_with_providers(env, "crash")?;
+    // A finished revocation from before the crash.
+    env.apply(&ns, &example("revocations/onezone-named-token.yaml")?)?;
+    env.wait_phase(
+        &ns,
+        "tokenrevocation/onezone-named-token",
+        "Succeeded",
+        WAIT,
+    )
+    .await?;
+    // A slow call: the crash happens while the provider is working on it.
+    env.sim.fault(json!({"match": {"method": "DELETE", "path": OZ_SELF_PATH, "exact": true}, "kind": "latency", "latencyMs": 4000, "times": 1})).await?;
+    env.apply(
+        &ns,
+        &example("revocations/onezone-current-user-temporary-tokens.yaml")?,
+    )?;
+    crate::env::wait_for(WAIT, "attempt 1 recorded", || {
+        let obj = env.get_json(&ns, "tokenrevocation/onezone-own-temporary-tokens").ok();
+        async move { obj.filter(|o| o["status"]["attempts"] == 1 && o["status"]["phase"] == "Running") }
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut op = env.operator.take().ok_or("no operator")?;
+    op.kill();
+    // Leader election: the new process waits for the dead one's lease to expire.
+    env.start_operator()?;
+    let obj = env
+        .wait_phase(
+            &ns,
+            "tokenrevocation/onezone-own-temporary-tokens",
+            "Succeeded",
+            Duration::from_secs(90),
+        )
+        .await?;
+    let attempts = obj["status"]["attempts"].as_i64().unwrap_or_default();
+    ensure(
+        attempts == 2,
+        format!("the interrupted attempt shows as one more attempt: {attempts}"),
+    )?;
+    let calls = env.sim.count("DELETE", OZ_SELF_PATH).await?;
+    ensure(calls <= 2, format!("{calls} calls for one revocation"))?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    ensure(
+        env.sim.count("PATCH", OZ_NAMED_PATH).await? == 1,
+        "a revocation that had succeeded was executed again after the restart",
+    )?;
+    let named = env.get_json(&ns, "tokenrevocation/onezone-named-token")?;
+    ensure(named["status"]["attempts"] == 1, "attempts unchanged")?;
+    Ok(())
+}
+
+async fn leader_election_lets_one_replica_act_and_hands_over(env: &mut Env) -> Result<()> {
+    let ns = namespace_with_providers(env, "leader")?;
+    let second = env.spawn_operator("operator-b", crate::env::free_port()?)?;
+    let mut second = Some(second);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let admin_kubeconfig = env.cp.admin_kubeconfig.clone();
+    let kubectl = env.cp.bin_dir.join("kubectl");
+    let lease = move || -> Result<String> {
+        let lease = sh(std::process::Command::new(&kubectl)
+            .arg("--kubeconfig")
+            .arg(&admin_kubeconfig)
+            .args([
+                "get",
+                "lease",
+                "revoker-leader",
+                "-n",
+                crate::env::OPERATOR_NS,
+                "-o",
+                "jsonpath={.spec.holderIdentity}",
+            ]))?;
+        Ok(lease.trim().to_string())
+    };
+    ensure(
+        lease()? == "operator",
+        format!(
+            "the first operator should hold the lease, holder: {}",
+            lease()?
+        ),
+    )?;
+    ensure(
+        second
+            .as_ref()
+            .is_some_and(|p| p.log_text().contains("waiting to become the leader")),
+        "the second replica waits",
+    )?;
+    env.apply(&ns, &jwks("ha-1", ""))?;
+    env.wait_phase(&ns, "jwksrevocation/ha-1", "Succeeded", WAIT)
+        .await?;
+    ensure(
+        !second
+            .as_ref()
+            .is_some_and(|p| p.log_text().contains("revocation attempt")),
+        "the standby replica acted",
+    )?;
+    // Kill the leader: the standby takes over within the lease duration (6 s) plus a renew period.
+    let killed_at = std::time::Instant::now();
+    env.operator.take().ok_or("no operator")?.kill();
+    crate::env::wait_for(
+        Duration::from_secs(30),
+        "the standby to take the lease",
+        || {
+            let holder = lease().unwrap_or_default();
+            async move { (holder == "operator-b").then_some(()) }
+        },
+    )
+    .await?;
+    let handover = killed_at.elapsed();
+    ensure(
+        handover < Duration::from_secs(15),
+        format!("handover took {handover:?}"),
+    )?;
+    env.apply(&ns, &jwks("ha-2", ""))?;
+    env.wait_phase(&ns, "jwksrevocation/ha-2", "Succeeded", WAIT)
+        .await?;
+    ensure(
+        env.sim.succeeded("DELETE", JWKS_PATH).await? == 2,
+        "each revocation executed exactly once",
+    )?;
+    eprintln!("e2e: leader handover took {:.1}s", handover.as_secs_f64());
+    if let Some(mut p) = second.take() {
+        p.terminate();
+    }
+    env.start_operator()?;
+    Ok(())
+}
