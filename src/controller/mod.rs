@@ -7,6 +7,8 @@ pub mod resources;
 pub mod revocation;
 pub mod run;
 pub mod status;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
