@@ -17,6 +17,7 @@ pub struct ProviderRef {
 
 /// Kind of provider object a revocation references.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[schemars(extend("maxLength" = 64))]
 pub enum ProviderRefKind {
     /// A namespaced `RevocationProvider` in the revocation's namespace.
     #[default]

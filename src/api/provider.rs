@@ -96,6 +96,7 @@ pub struct AtlasProvider {
     /// operation id, e.g. `{disableCustomerManagedX509: "2023-01-01"}`. Defaults:
     /// revokeJwksFromIdentityProvider 2023-11-15, disableCustomerManagedX509 2025-03-12.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 16))]
     pub api_versions: BTreeMap<String, String>,
 }
 

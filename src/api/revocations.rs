@@ -12,13 +12,15 @@ fn default_backoff_limit() -> i32 {
 }
 
 /// CEL rule: the spec may not change after creation, except `suspend` and `ttlSecondsAfterFinished`.
-/// Optional fields are compared with `self.?f` so that adding or removing one is caught too.
+/// Optional blocks are compared with `has()` too, so that adding or removing one is caught.
+/// (`self.?block == oldSelf.?block` would be simpler but exceeds the API server's CEL cost budget.)
 macro_rules! immutable_rule {
     ($($field:literal),*) => {
         concat!(
             "self.providerRef == oldSelf.providerRef && self.?dryRun == oldSelf.?dryRun && ",
             "self.?backoffLimit == oldSelf.?backoffLimit"
-            $(, " && self.?", $field, " == oldSelf.?", $field)*
+            $(, " && has(self.", $field, ") == has(oldSelf.", $field, ") && (!has(self.", $field,
+                ") || self.", $field, " == oldSelf.", $field, ")")*
         )
     };
 }
@@ -138,6 +140,7 @@ pub struct InfisicalAuthMethodTarget {
 /// Infisical machine-identity auth methods (the path segment of `/api/v1/auth/<method>/identities/{id}`).
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
+#[schemars(extend("maxLength" = 64))]
 pub enum InfisicalAuthMethod {
     /// Universal Auth (client id + client secret).
     UniversalAuth,
@@ -255,6 +258,7 @@ pub struct InfisicalTokenTarget {
 
 /// Infisical token scopes.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[schemars(extend("maxLength" = 64))]
 pub enum InfisicalTokenScope {
     /// A machine-identity access token (any auth method).
     AccessToken,
@@ -294,6 +298,7 @@ pub struct OnezoneTokenTarget {
 
 /// Onezone token scopes.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[schemars(extend("maxLength" = 64))]
 pub enum OnezoneTokenScope {
     /// All temporary tokens of a given user.
     UserTemporaryTokens,
@@ -305,6 +310,7 @@ pub enum OnezoneTokenScope {
 
 /// What to do with a named Onezone token.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[schemars(extend("maxLength" = 64))]
 pub enum NamedTokenAction {
     /// PATCH `{"revoked": true}` (can be undone in Onezone).
     #[default]

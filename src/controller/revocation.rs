@@ -207,9 +207,7 @@ async fn execute<K: Revocation>(
         }
         Err(err) if err.is_transient() && retries_left(recorded.attempts, life.backoff_limit) => {
             let delay = backoff::retry_delay(recorded.attempts as u32, err.retry_after());
-            let retry_at = now
-                .saturating_add(SignedDuration::from_secs(delay.as_secs() as i64))
-                .unwrap_or(now);
+            let retry_at = retry_time(now, delay);
             write_status(
                 api,
                 &obj,
@@ -447,4 +445,14 @@ fn to_std(d: SignedDuration) -> Duration {
     Duration::try_from(d)
         .unwrap_or(Duration::from_secs(1))
         .max(Duration::from_secs(1))
+}
+
+/// When a retry after `delay` is due, rounded up to a whole second: status times are written with
+/// second precision, and rounding down would let the retry start before the provider's Retry-After.
+fn retry_time(now: Timestamp, delay: Duration) -> Timestamp {
+    let due = now
+        .saturating_add(SignedDuration::try_from(delay).unwrap_or(SignedDuration::MAX))
+        .unwrap_or(now);
+    let whole = due.as_second() + i64::from(due.subsec_nanosecond() > 0);
+    Timestamp::from_second(whole).unwrap_or(due)
 }

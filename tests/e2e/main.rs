@@ -232,7 +232,7 @@ async fn run(tests: Vec<(&'static str, TestFn)>) -> (usize, usize) {
                     started.elapsed().as_secs_f64()
                 );
                 let log = env.operator_log();
-                let tail: Vec<&str> = log.lines().rev().take(25).collect();
+                let tail: Vec<&str> = log.lines().rev().take(12).collect();
                 println!(
                     "  operator log (last lines):\n    {}",
                     tail.into_iter().rev().collect::<Vec<_>>().join("\n    ")
