@@ -90,6 +90,7 @@ pub struct ProviderResult {
     pub operation: Option<String>,
     /// HTTP status of the last answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<i32>")]
     pub http_status: Option<u16>,
     /// The provider's request id, when it sends one (quote it to the provider's support).
     #[serde(default, skip_serializing_if = "Option::is_none")]

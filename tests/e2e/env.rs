@@ -84,11 +84,24 @@ impl ControlPlane {
     }
 
     pub fn stop(&self) {
-        if self.managed {
-            let _ = Command::new(format!("{ROOT}/hack/control-plane.sh"))
-                .arg("down")
-                .arg(&self.dir)
-                .status();
+        self.stopper().stop();
+    }
+
+    /// What stops this control plane, kept apart so that a failed setup can still stop it.
+    pub fn stopper(&self) -> Stopper {
+        Stopper { dir: self.managed.then(|| self.dir.clone()) }
+    }
+}
+
+/// Stops a control plane started by the harness (does nothing for an existing cluster).
+pub struct Stopper {
+    dir: Option<PathBuf>,
+}
+
+impl Stopper {
+    pub fn stop(&self) {
+        if let Some(dir) = &self.dir {
+            let _ = Command::new(format!("{ROOT}/hack/control-plane.sh")).arg("down").arg(dir).status();
         }
     }
 }

@@ -30,10 +30,7 @@ pub struct Env {
 }
 
 impl Env {
-    async fn setup() -> Result<(Env, Proc)> {
-        let work = std::env::temp_dir().join(format!("revoker-e2e-{}", std::process::id()));
-        std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
-        let cp = ControlPlane::start(&work)?;
+    async fn setup(work: PathBuf, cp: ControlPlane) -> Result<(Env, Proc)> {
         let admin = env::client_from(&cp.admin_kubeconfig).await?;
         env::install_crds(&admin).await?;
         sh(cp
@@ -192,10 +189,20 @@ fn main() -> ExitCode {
 }
 
 async fn run(tests: Vec<(&'static str, TestFn)>) -> (usize, usize) {
-    let (mut env, mut sim_proc) = match Env::setup().await {
+    let work = std::env::temp_dir().join(format!("revoker-e2e-{}", std::process::id()));
+    let cp = match std::fs::create_dir_all(&work).map_err(|e| e.to_string()).and_then(|_| ControlPlane::start(&work)) {
+        Ok(cp) => cp,
+        Err(e) => {
+            eprintln!("e2e: {e}");
+            return (0, tests.len().max(1));
+        }
+    };
+    let stopper = cp.stopper();
+    let (mut env, mut sim_proc) = match Env::setup(work, cp).await {
         Ok(v) => v,
         Err(e) => {
             eprintln!("e2e: setup failed: {e}");
+            stopper.stop();
             return (0, tests.len().max(1));
         }
     };
