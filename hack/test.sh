@@ -22,4 +22,12 @@ CP_DIR=$(mktemp -d /tmp/revoker-chart-cp.XXXXXX)
 trap 'hack/control-plane.sh down "$CP_DIR" >/dev/null 2>&1 || true' EXIT
 eval "$(hack/control-plane.sh up "$CP_DIR")"
 hack/chart-test.sh --cluster
+
+echo "== the operator as the Helm chart's ServiceAccount (out of cluster) does its whole job" >&2
+helm install revoker charts/revoker -n revoker-system --create-namespace >/dev/null
+REVOKER_E2E_KUBECONFIG=$KUBECONFIG REVOKER_E2E_OPERATOR_SA=revoker-system/revoker \
+  cargo test --locked --test e2e -- every_operation operator_rbac leader_election
+helm uninstall revoker -n revoker-system >/dev/null
+echo "== the static binary of the container image (no Docker engine here: built, checked, run)" >&2
+hack/build-static.sh
 echo "== all tests passed" >&2

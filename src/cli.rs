@@ -36,11 +36,7 @@ pub enum Command {
 pub struct RunArgs {
     /// Extra host that may receive credentials: `host`, `host:port`, `https://host[:port]`, or
     /// `http://host[:port]` to allow plain HTTP. Repeatable; added to the official provider hosts.
-    #[arg(
-        long = "allowed-host",
-        env = "REVOKER_ALLOWED_HOSTS",
-        value_delimiter = ','
-    )]
+    #[arg(long = "allowed-host", env = "REVOKER_ALLOWED_HOSTS", value_delimiter = ',')]
     pub allowed_hosts: Vec<String>,
     /// Namespace of ClusterRevocationProvider credential Secrets.
     #[arg(long, env = "POD_NAMESPACE", default_value = "revoker-system")]

@@ -127,29 +127,21 @@ pub fn parse(
         }
         ProviderType::Infisical => {
             if let Some((client_id, client_secret)) = pair("clientId", "clientSecret")? {
-                return Ok(Credentials::Infisical(
-                    InfisicalCredentials::UniversalAuth {
-                        client_id,
-                        client_secret,
-                    },
-                ));
+                return Ok(Credentials::Infisical(InfisicalCredentials::UniversalAuth {
+                    client_id,
+                    client_secret,
+                }));
             }
             if let Some(token) = get("accessToken")? {
-                return Ok(Credentials::Infisical(InfisicalCredentials::AccessToken(
-                    token.into(),
-                )));
+                return Ok(Credentials::Infisical(InfisicalCredentials::AccessToken(token.into())));
             }
             Err(unusable(format!(
                 "{at} needs the keys clientId + clientSecret (universal auth) or accessToken"
             )))
         }
         ProviderType::Onezone => match get("token")? {
-            Some(token) => Ok(Credentials::Onezone(OnezoneCredentials {
-                token: token.into(),
-            })),
-            None => Err(unusable(format!(
-                "{at} needs the key token (an Onedata access token)"
-            ))),
+            Some(token) => Ok(Credentials::Onezone(OnezoneCredentials { token: token.into() })),
+            None => Err(unusable(format!("{at} needs the key token (an Onedata access token)"))),
         },
     }
 }
@@ -167,8 +159,7 @@ pub fn secret_value(
     let bytes = data
         .get(key)
         .ok_or_else(|| unusable(format!("{at} has no key {key:?}")))?;
-    let text = std::str::from_utf8(&bytes.0)
-        .map_err(|_| unusable(format!("key {key:?} of {at} is not UTF-8 text")))?;
+    let text = std::str::from_utf8(&bytes.0).map_err(|_| unusable(format!("key {key:?} of {at} is not UTF-8 text")))?;
     let text = text.trim();
     if text.is_empty() {
         return Err(unusable(format!("key {key:?} of {at} is empty")));
@@ -203,30 +194,19 @@ mod tests {
         assert!(
             matches!(c, Credentials::Atlas(AtlasCredentials::ApiKey { ref public_key, .. }) if public_key == "pub")
         );
-        assert!(
-            !format!("{c:?}").contains("priv-S3CR3T"),
-            "Debug must redact secrets"
-        );
+        assert!(!format!("{c:?}").contains("priv-S3CR3T"), "Debug must redact secrets");
         let c = parse(
             ProviderType::Atlas,
             &data(&[("clientId", "id"), ("clientSecret", "s")]),
             AT,
         )
         .unwrap();
-        assert!(matches!(
-            c,
-            Credentials::Atlas(AtlasCredentials::ServiceAccount { .. })
-        ));
+        assert!(matches!(c, Credentials::Atlas(AtlasCredentials::ServiceAccount { .. })));
     }
 
     #[test]
     fn missing_keys_wait_with_a_message_naming_the_keys_not_the_values() {
-        let err = parse(
-            ProviderType::Atlas,
-            &data(&[("publicKey", "pub-VALUE")]),
-            AT,
-        )
-        .unwrap_err();
+        let err = parse(ProviderType::Atlas, &data(&[("publicKey", "pub-VALUE")]), AT).unwrap_err();
         assert_eq!(err.reason, Reason::CredentialsUnavailable);
         assert!(
             err.message.contains("Secret ns/creds") && err.message.contains("privateKey"),

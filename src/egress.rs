@@ -8,8 +8,7 @@ use url::Url;
 use crate::providers::{ProviderError, Reason};
 
 /// Hosts allowed by default: the official provider API hosts.
-pub const DEFAULT_ALLOWED_HOSTS: [&str; 3] =
-    ["cloud.mongodb.com", "app.infisical.com", "eu.infisical.com"];
+pub const DEFAULT_ALLOWED_HOSTS: [&str; 3] = ["cloud.mongodb.com", "app.infisical.com", "eu.infisical.com"];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Entry {
@@ -41,10 +40,7 @@ impl Default for AllowList {
 impl AllowList {
     /// Parse entries (see the module docs for the forms).
     pub fn parse<'a>(entries: impl IntoIterator<Item = &'a str>) -> Result<Self, InvalidEntry> {
-        let entries = entries
-            .into_iter()
-            .map(parse_entry)
-            .collect::<Result<_, _>>()?;
+        let entries = entries.into_iter().map(parse_entry).collect::<Result<_, _>>()?;
         Ok(AllowList { entries })
     }
 
@@ -56,11 +52,7 @@ impl AllowList {
         let matches_host = |e: &&Entry| e.host == host && e.port.is_none_or(|p| Some(p) == port);
         let allowed = match scheme {
             "https" => self.entries.iter().any(|e| matches_host(&e)),
-            "http" => self
-                .entries
-                .iter()
-                .filter(|e| e.plain_http)
-                .any(|e| matches_host(&e)),
+            "http" => self.entries.iter().filter(|e| e.plain_http).any(|e| matches_host(&e)),
             _ => false,
         };
         if allowed {
@@ -69,15 +61,11 @@ impl AllowList {
         let hint = if scheme == "http" {
             format!("plain HTTP is refused unless the host is allowed as http://{host}")
         } else {
-            format!(
-                "start the operator with --allowed-host {host} (Helm value egress.allowedHosts)"
-            )
+            format!("start the operator with --allowed-host {host} (Helm value egress.allowedHosts)")
         };
         Err(ProviderError::waiting(
             Reason::HostNotAllowed,
-            format!(
-                "{scheme}://{host} is not on the operator's egress allow-list; no request was sent; {hint}"
-            ),
+            format!("{scheme}://{host} is not on the operator's egress allow-list; no request was sent; {hint}"),
         ))
     }
 }
@@ -98,10 +86,7 @@ fn parse_entry(raw: &str) -> Result<Entry, InvalidEntry> {
         return Err(invalid("expected [http://|https://]host[:port]"));
     }
     let url = Url::parse(&format!("https://{rest}")).map_err(|e| invalid(&e.to_string()))?;
-    let host = url
-        .host_str()
-        .ok_or_else(|| invalid("no host"))?
-        .to_ascii_lowercase();
+    let host = url.host_str().ok_or_else(|| invalid("no host"))?.to_ascii_lowercase();
     Ok(Entry {
         host,
         port: url.port(),
@@ -120,22 +105,12 @@ mod tests {
     #[test]
     fn defaults_allow_official_hosts_over_https_only() {
         let list = AllowList::default();
-        assert!(
-            list.check(&url("https://cloud.mongodb.com/api/atlas/v2/x"))
-                .is_ok()
-        );
-        assert!(
-            list.check(&url("https://app.infisical.com/api/v1/auth"))
-                .is_ok()
-        );
-        let err = list
-            .check(&url("http://cloud.mongodb.com/api"))
-            .unwrap_err();
+        assert!(list.check(&url("https://cloud.mongodb.com/api/atlas/v2/x")).is_ok());
+        assert!(list.check(&url("https://app.infisical.com/api/v1/auth")).is_ok());
+        let err = list.check(&url("http://cloud.mongodb.com/api")).unwrap_err();
         assert_eq!(err.reason, Reason::HostNotAllowed);
         assert!(err.message.contains("plain HTTP"));
-        let err = list
-            .check(&url("https://evil.example.com/api"))
-            .unwrap_err();
+        let err = list.check(&url("https://evil.example.com/api")).unwrap_err();
         assert!(
             err.message.contains("--allowed-host evil.example.com"),
             "{}",
@@ -149,18 +124,9 @@ mod tests {
         assert!(list.check(&url("http://127.0.0.1:8080/x")).is_ok());
         assert!(list.check(&url("https://127.0.0.1:8080/x")).is_ok());
         assert!(list.check(&url("http://127.0.0.1:9090/x")).is_err());
-        assert!(
-            list.check(&url("https://onezone.example.org/api/v3/onezone"))
-                .is_ok()
-        );
-        assert!(
-            list.check(&url("http://onezone.example.org/api/v3/onezone"))
-                .is_err()
-        );
-        assert!(
-            list.check(&url("https://sub.onezone.example.org/"))
-                .is_err()
-        );
+        assert!(list.check(&url("https://onezone.example.org/api/v3/onezone")).is_ok());
+        assert!(list.check(&url("http://onezone.example.org/api/v3/onezone")).is_err());
+        assert!(list.check(&url("https://sub.onezone.example.org/")).is_err());
     }
 
     #[test]

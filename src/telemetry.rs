@@ -76,18 +76,15 @@ pub struct Metrics {
 }
 
 fn duration_histogram() -> Histogram {
-    Histogram::new([
-        0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-    ])
+    Histogram::new([0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
 }
 
 impl Metrics {
     fn new() -> Self {
         let mut registry = Registry::with_prefix("revoker");
         let revocations = Family::<RevocationLabels, Counter>::default();
-        let request_duration = Family::<RequestLabels, Histogram>::new_with_constructor(
-            duration_histogram as fn() -> Histogram,
-        );
+        let request_duration =
+            Family::<RequestLabels, Histogram>::new_with_constructor(duration_histogram as fn() -> Histogram);
         let retries = Family::<RetryLabels, Counter>::default();
         let reconcile_errors = Family::<ReconcileErrorLabels, Counter>::default();
         let reconciles = Family::<KindLabels, Counter>::default();
@@ -113,11 +110,7 @@ impl Metrics {
             reconcile_errors.clone(),
         );
         registry.register("reconciles", "Reconciles started", reconciles.clone());
-        registry.register(
-            "revocations_in_flight",
-            "Provider calls under way",
-            in_flight.clone(),
-        );
+        registry.register("revocations_in_flight", "Provider calls under way", in_flight.clone());
         Metrics {
             revocations,
             request_duration,
@@ -132,10 +125,7 @@ impl Metrics {
     /// Prometheus text exposition of every metric.
     pub fn encode(&self) -> String {
         let mut out = String::new();
-        let registry = self
-            .registry
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let registry = self.registry.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
         out
@@ -158,9 +148,12 @@ pub enum LogFormat {
 pub fn init_logging(format: LogFormat, filter: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours only for a terminal: log files and collectors get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),

@@ -10,8 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use revoker::api::{
-    AtlasProvider, InfisicalAuthMethod, InfisicalProvider, LocalSecretRef, NamedTokenAction,
-    OnezoneProvider,
+    AtlasProvider, InfisicalAuthMethod, InfisicalProvider, LocalSecretRef, NamedTokenAction, OnezoneProvider,
 };
 use revoker::credentials::{AtlasCredentials, InfisicalCredentials, OnezoneCredentials};
 use revoker::egress::AllowList;
@@ -53,25 +52,14 @@ fn start_prism(spec: &str) -> Prism {
         "Prism not found at {prism}: run hack/prism.sh install"
     );
     let child = Command::new(&prism)
-        .args([
-            "mock",
-            "--errors",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            &spec,
-        ])
+        .args(["mock", "--errors", "-h", "127.0.0.1", "-p", &port.to_string(), &spec])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("start prism");
     let deadline = Instant::now() + Duration::from_secs(60);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "prism did not listen within 60 s"
-        );
+        assert!(Instant::now() < deadline, "prism did not listen within 60 s");
         std::thread::sleep(Duration::from_millis(100));
     }
     Prism { child, port }
@@ -85,9 +73,7 @@ fn settings() -> HttpSettings {
 }
 
 fn secret_ref() -> LocalSecretRef {
-    LocalSecretRef {
-        name: "creds".into(),
-    }
+    LocalSecretRef { name: "creds".into() }
 }
 
 async fn revoke_ok(client: &dyn Provider, op: Operation) {
@@ -229,9 +215,7 @@ mod proxy {
 
     pub async fn start(upstream_port: u16, prefix: &'static str, digest_challenge: bool) -> u16 {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let client = reqwest::Client::new();
         let app = axum::Router::new().fallback(move |req: Request| {
@@ -265,11 +249,7 @@ mod proxy {
     }
 
     async fn forward(client: reqwest::Client, port: u16, prefix: &str, req: Request) -> Response {
-        let path_and_query = req
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/");
+        let path_and_query = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
         let Some(rest) = path_and_query.strip_prefix(prefix) else {
             return Response::builder()
                 .status(404)
@@ -278,9 +258,7 @@ mod proxy {
         };
         let url = format!("http://127.0.0.1:{port}{rest}");
         let (parts, body) = req.into_parts();
-        let body = axum::body::to_bytes(body, 1 << 20)
-            .await
-            .unwrap_or_default();
+        let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
         let mut upstream = client.request(parts.method, url).body(body);
         for (name, value) in &parts.headers {
             if name != "host" {

@@ -4,11 +4,8 @@
 #[test]
 fn crds_directory_matches_revoker_crd_output() {
     let generated = revoker::api::crds_yaml().expect("serialize CRDs");
-    let committed = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/crds/revoker.dev.yaml"
-    ))
-    .expect("crds/revoker.dev.yaml exists");
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/crds/revoker.dev.yaml"))
+        .expect("crds/revoker.dev.yaml exists");
     assert!(
         generated == committed,
         "crds/revoker.dev.yaml is stale: run `cargo run -q -- crd > crds/revoker.dev.yaml`"
@@ -39,8 +36,7 @@ fn walk(kind: &str, schema: &serde_json::Value, path: &str, missing: &mut Vec<St
     for (name, prop) in props {
         let here = format!("{path}.{name}");
         // apiVersion/kind/metadata come from Kubernetes itself; metav1.Condition fields are upstream's.
-        let upstream =
-            path.is_empty() && ["apiVersion", "kind", "metadata"].contains(&name.as_str());
+        let upstream = path.is_empty() && ["apiVersion", "kind", "metadata"].contains(&name.as_str());
         if !upstream && prop.get("description").is_none() {
             missing.push(format!("{kind}{here}"));
         }

@@ -76,10 +76,8 @@ pub struct ClusterRevocationProviderSpec {
     pub namespace_selector: Option<LabelSelector>,
 }
 
-const PROVIDER_ONE_OF: &str =
-    "[has(self.atlas), has(self.infisical), has(self.onezone)].exists_one(b, b)";
-const PROVIDER_ONE_OF_MESSAGE: &str =
-    "exactly one provider block must be set: atlas, infisical or onezone";
+const PROVIDER_ONE_OF: &str = "[has(self.atlas), has(self.infisical), has(self.onezone)].exists_one(b, b)";
+const PROVIDER_ONE_OF_MESSAGE: &str = "exactly one provider block must be set: atlas, infisical or onezone";
 
 /// MongoDB Atlas connection.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]

@@ -37,10 +37,7 @@ mod tests {
             let first = retry_delay(1, None);
             assert!(first >= MIN_DELAY && first <= MIN_DELAY * 2, "{first:?}");
             let third = retry_delay(3, None);
-            assert!(
-                third >= MIN_DELAY * 4 && third <= MIN_DELAY * 8,
-                "{third:?}"
-            );
+            assert!(third >= MIN_DELAY * 4 && third <= MIN_DELAY * 8, "{third:?}");
             let late = retry_delay(30, None);
             assert!(late >= MAX_DELAY && late <= MAX_DELAY * 2, "{late:?}");
         }

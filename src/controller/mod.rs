@@ -67,14 +67,8 @@ impl Context {
     }
 
     /// Publish an Event about `obj`. A failure to publish is logged, never fatal.
-    pub async fn event<K>(
-        &self,
-        obj: &K,
-        type_: EventType,
-        reason: &str,
-        action: &str,
-        note: String,
-    ) where
+    pub async fn event<K>(&self, obj: &K, type_: EventType, reason: &str, action: &str, note: String)
+    where
         K: Resource<DynamicType = ()>,
     {
         let event = Event {

@@ -88,9 +88,7 @@ impl ProviderObject for ClusterRevocationProvider {
 pub async fn reconcile<P: ProviderObject>(obj: Arc<P>, ctx: Arc<Context>) -> Result<Action, Error> {
     METRICS
         .reconciles
-        .get_or_create(&KindLabels {
-            kind: P::KIND.into(),
-        })
+        .get_or_create(&KindLabels { kind: P::KIND.into() })
         .inc();
     let current = obj.provider_status().cloned().unwrap_or_default();
     let mut next = ProviderStatus {
@@ -151,17 +149,10 @@ pub async fn reconcile<P: ProviderObject>(obj: Arc<P>, ctx: Arc<Context>) -> Res
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(Action::requeue(if ready {
-        READY_RECHECK
-    } else {
-        NOT_READY_RECHECK
-    }))
+    Ok(Action::requeue(if ready { READY_RECHECK } else { NOT_READY_RECHECK }))
 }
 
-async fn check(
-    ctx: &Context,
-    source: ProviderSource<'_>,
-) -> Result<&'static str, crate::providers::ProviderError> {
+async fn check(ctx: &Context, source: ProviderSource<'_>) -> Result<&'static str, crate::providers::ProviderError> {
     let resolved = ctx.registry.client_for(source).await?;
     resolved.client.check_credentials().await
 }

@@ -9,8 +9,8 @@ use kube::core::{Selector, SelectorExt};
 use kube::{Api, Client, ResourceExt};
 
 use crate::api::{
-    ClusterRevocationProvider, ProviderBackend, ProviderConfig, ProviderRef, ProviderRefKind,
-    ProviderType, RevocationProvider,
+    ClusterRevocationProvider, ProviderBackend, ProviderConfig, ProviderRef, ProviderRefKind, ProviderType,
+    RevocationProvider,
 };
 use crate::credentials::{self, Credentials, SecretLocation};
 use crate::providers::atlas::AtlasClient;
@@ -20,9 +20,8 @@ use crate::providers::onezone::OnezoneClient;
 use crate::providers::{Provider, ProviderError, Reason};
 
 /// Builds a provider client from its configuration and credentials.
-pub type ClientFactory = dyn Fn(&ProviderConfig, Credentials, &HttpSettings) -> Result<Arc<dyn Provider>, ProviderError>
-    + Send
-    + Sync;
+pub type ClientFactory =
+    dyn Fn(&ProviderConfig, Credentials, &HttpSettings) -> Result<Arc<dyn Provider>, ProviderError> + Send + Sync;
 
 /// The real clients.
 pub fn build_client(
@@ -90,12 +89,7 @@ pub struct ProviderSource<'a> {
 impl ProviderRegistry {
     /// A registry building real clients.
     pub fn new(client: Client, cluster_resource_namespace: String, settings: HttpSettings) -> Self {
-        Self::with_factory(
-            client,
-            cluster_resource_namespace,
-            settings,
-            Box::new(build_client),
-        )
+        Self::with_factory(client, cluster_resource_namespace, settings, Box::new(build_client))
     }
 
     /// A registry with another client factory (tests).
@@ -128,12 +122,8 @@ impl ProviderRegistry {
         match provider_ref.kind {
             ProviderRefKind::RevocationProvider => {
                 let api: Api<RevocationProvider> = Api::namespaced(self.client.clone(), namespace);
-                let provider = get_provider(
-                    &api,
-                    &provider_ref.name,
-                    &format!("RevocationProvider {namespace}/"),
-                )
-                .await?;
+                let provider =
+                    get_provider(&api, &provider_ref.name, &format!("RevocationProvider {namespace}/")).await?;
                 let config = provider.spec.config().ok_or_else(one_block_error)?;
                 self.client_for(ProviderSource {
                     uid: provider.uid().unwrap_or_default(),
@@ -145,8 +135,7 @@ impl ProviderRegistry {
             }
             ProviderRefKind::ClusterRevocationProvider => {
                 let api: Api<ClusterRevocationProvider> = Api::all(self.client.clone());
-                let provider =
-                    get_provider(&api, &provider_ref.name, "ClusterRevocationProvider ").await?;
+                let provider = get_provider(&api, &provider_ref.name, "ClusterRevocationProvider ").await?;
                 self.check_namespace_allowed(&provider, namespace).await?;
                 let config = provider.spec.config().ok_or_else(one_block_error)?;
                 self.client_for(ProviderSource {
@@ -202,10 +191,7 @@ impl ProviderRegistry {
 
     /// A client for a provider object: cached while the object's generation and its Secret's
     /// resourceVersion stay the same.
-    pub async fn client_for(
-        &self,
-        source: ProviderSource<'_>,
-    ) -> Result<ResolvedProvider, ProviderError> {
+    pub async fn client_for(&self, source: ProviderSource<'_>) -> Result<ResolvedProvider, ProviderError> {
         let provider_type = source.config.backend.provider_type();
         let secret_name = source.config.backend.credentials_secret().to_string();
         let at = SecretLocation {
@@ -228,10 +214,7 @@ impl ProviderRegistry {
         let creds = credentials::parse(provider_type, &secret.data.unwrap_or_default(), at)?;
         let client = (self.factory)(&source.config, creds, &self.settings)?;
         self.lock().insert(source.uid, (version, client.clone()));
-        Ok(ResolvedProvider {
-            client,
-            provider_type,
-        })
+        Ok(ResolvedProvider { client, provider_type })
     }
 
     /// Read a Secret; a missing one (or one the operator may not read) is `CredentialsUnavailable`.
@@ -240,22 +223,15 @@ impl ProviderRegistry {
         api.get(at.name).await.map_err(|e| {
             let why = match &e {
                 kube::Error::Api(s) if s.code == 404 => "was not found".to_string(),
-                kube::Error::Api(s) if s.code == 403 => {
-                    "cannot be read by the operator (RBAC)".to_string()
-                }
+                kube::Error::Api(s) if s.code == 403 => "cannot be read by the operator (RBAC)".to_string(),
                 other => format!("could not be read ({})", kube_reason(other)),
             };
-            ProviderError::waiting(
-                Reason::CredentialsUnavailable,
-                format!("{at} {why}; waiting for it"),
-            )
+            ProviderError::waiting(Reason::CredentialsUnavailable, format!("{at} {why}; waiting for it"))
         })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ClientCache> {
-        self.clients
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.clients.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

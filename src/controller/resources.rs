@@ -6,8 +6,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::api::{
-    AuthMethodRevocation, InfisicalTokenScope, JwksRevocation, NamedTokenAction, OnezoneTokenScope,
-    ProviderRef, ProviderType, RevocationStatus, SecretKeyRef, TokenRevocation,
+    AuthMethodRevocation, InfisicalTokenScope, JwksRevocation, NamedTokenAction, OnezoneTokenScope, ProviderRef,
+    ProviderType, RevocationStatus, SecretKeyRef, TokenRevocation,
 };
 use crate::providers::Operation;
 
@@ -152,10 +152,7 @@ impl Revocation for TokenRevocation {
                 }
                 InfisicalTokenScope::UniversalAuthClientSecret => {
                     Ok(Planned::Ready(Operation::InfisicalRevokeClientSecret {
-                        identity_id: inf
-                            .identity_id
-                            .clone()
-                            .ok_or("spec.infisical.identityId is required")?,
+                        identity_id: inf.identity_id.clone().ok_or("spec.infisical.identityId is required")?,
                         client_secret_id: inf
                             .client_secret_id
                             .clone()
@@ -164,22 +161,12 @@ impl Revocation for TokenRevocation {
                 }
             },
             (None, Some(oz)) => Ok(Planned::Ready(match oz.scope {
-                OnezoneTokenScope::UserTemporaryTokens => {
-                    Operation::OnezoneRevokeUserTemporaryTokens {
-                        user_id: oz
-                            .user_id
-                            .clone()
-                            .ok_or("spec.onezone.userId is required")?,
-                    }
-                }
-                OnezoneTokenScope::CurrentUserTemporaryTokens => {
-                    Operation::OnezoneRevokeCurrentUserTemporaryTokens
-                }
+                OnezoneTokenScope::UserTemporaryTokens => Operation::OnezoneRevokeUserTemporaryTokens {
+                    user_id: oz.user_id.clone().ok_or("spec.onezone.userId is required")?,
+                },
+                OnezoneTokenScope::CurrentUserTemporaryTokens => Operation::OnezoneRevokeCurrentUserTemporaryTokens,
                 OnezoneTokenScope::NamedToken => Operation::OnezoneRevokeNamedToken {
-                    token_id: oz
-                        .token_id
-                        .clone()
-                        .ok_or("spec.onezone.tokenId is required")?,
+                    token_id: oz.token_id.clone().ok_or("spec.onezone.tokenId is required")?,
                     action: oz.named_token_action.unwrap_or(NamedTokenAction::Revoke),
                 },
             })),

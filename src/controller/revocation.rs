@@ -29,9 +29,7 @@ pub const WAIT_RECHECK: Duration = Duration::from_secs(10);
 pub async fn reconcile<K: Revocation>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
     METRICS
         .reconciles
-        .get_or_create(&KindLabels {
-            kind: K::KIND.into(),
-        })
+        .get_or_create(&KindLabels { kind: K::KIND.into() })
         .inc();
     let namespace = obj.namespace().ok_or(Error::MissingNamespace)?;
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
@@ -155,11 +153,7 @@ async fn execute<K: Revocation>(
     let Some(obj) = write_status(api, obj, recorded.clone()).await? else {
         return Ok(Action::requeue(Duration::from_secs(1)));
     };
-    let verb = if life.dry_run {
-        "dry run"
-    } else {
-        "revocation"
-    };
+    let verb = if life.dry_run { "dry run" } else { "revocation" };
     info!(kind = K::KIND, object = %super::describe(&obj), attempt = recorded.attempts, target = %op.target(), "{verb} attempt");
     ctx.event(
         &obj,
@@ -234,10 +228,7 @@ async fn execute<K: Revocation>(
             Ok(Action::requeue(delay))
         }
         Err(err) if err.is_transient() => {
-            let message = format!(
-                "gave up after {} attempts: {}",
-                recorded.attempts, err.message
-            );
+            let message = format!("gave up after {} attempts: {}", recorded.attempts, err.message);
             let err = ProviderError { message, ..err };
             fail_with_reason(
                 api,
@@ -252,16 +243,7 @@ async fn execute<K: Revocation>(
             .await
         }
         Err(err) if err.class == ErrorClass::Waiting => {
-            write_waiting(
-                api,
-                ctx,
-                &obj,
-                &recorded,
-                err.reason.as_str(),
-                &err.message,
-                now,
-            )
-            .await?;
+            write_waiting(api, ctx, &obj, &recorded, err.reason.as_str(), &err.message, now).await?;
             Ok(Action::requeue(WAIT_RECHECK))
         }
         Err(err) => fail(api, ctx, &obj, &recorded, &err, op.name(), now).await,
@@ -288,17 +270,7 @@ async fn fail<K: Revocation>(
     operation: &str,
     now: Timestamp,
 ) -> Result<Action, Error> {
-    fail_with_reason(
-        api,
-        ctx,
-        obj,
-        status,
-        err.reason.as_str(),
-        err,
-        operation,
-        now,
-    )
-    .await
+    fail_with_reason(api, ctx, obj, status, err.reason.as_str(), err, operation, now).await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -314,14 +286,7 @@ async fn fail_with_reason<K: Revocation>(
 ) -> Result<Action, Error> {
     let mut next = status::failed_by(status, err, operation, obj.meta().generation, now);
     if reason != err.reason.as_str() {
-        next = status::failed(
-            &next,
-            reason,
-            &err.message,
-            None,
-            obj.meta().generation,
-            now,
-        );
+        next = status::failed(&next, reason, &err.message, None, obj.meta().generation, now);
     }
     let Some(obj) = write_status(api, obj, next).await? else {
         return Ok(Action::requeue(Duration::from_secs(1)));
@@ -332,14 +297,8 @@ async fn fail_with_reason<K: Revocation>(
         .unwrap_or_else(|| "unknown".into());
     count(K::KIND, &provider, "failed");
     warn!(kind = K::KIND, object = %super::describe(&obj), reason, "{}", err.message);
-    ctx.event(
-        &obj,
-        EventType::Warning,
-        reason,
-        "Revoke",
-        err.message.clone(),
-    )
-    .await;
+    ctx.event(&obj, EventType::Warning, reason, "Revoke", err.message.clone())
+        .await;
     Ok(after_finish(&obj))
 }
 
@@ -364,8 +323,7 @@ async fn write_waiting<K: Revocation>(
         } else {
             EventType::Warning
         };
-        ctx.event(&obj, type_, reason, "Wait", message.to_string())
-            .await;
+        ctx.event(&obj, type_, reason, "Wait", message.to_string()).await;
     }
     Ok(())
 }
@@ -373,15 +331,9 @@ async fn write_waiting<K: Revocation>(
 /// Replace the status, with the object's resourceVersion as precondition. `None` on a conflict:
 /// someone (another replica, or our own earlier write) changed the object; the watch brings the
 /// new version and the reconcile starts again from it.
-async fn write_status<K: Revocation>(
-    api: &Api<K>,
-    obj: &K,
-    mut status: RevocationStatus,
-) -> Result<Option<K>, Error> {
+async fn write_status<K: Revocation>(api: &Api<K>, obj: &K, mut status: RevocationStatus) -> Result<Option<K>, Error> {
     if status.provider_type.is_none() {
-        status.provider_type = obj
-            .revocation_status()
-            .and_then(|s| s.provider_type.clone());
+        status.provider_type = obj.revocation_status().and_then(|s| s.provider_type.clone());
     }
     let mut updated = obj.clone();
     updated.set_revocation_status(status);

@@ -17,8 +17,7 @@ use super::resources::Revocation;
 use super::revocation;
 use super::{Context, Error, ProviderRegistry};
 use crate::api::{
-    AuthMethodRevocation, ClusterRevocationProvider, JwksRevocation, RevocationProvider,
-    TokenRevocation,
+    AuthMethodRevocation, ClusterRevocationProvider, JwksRevocation, RevocationProvider, TokenRevocation,
 };
 use crate::providers::http::HttpSettings;
 use crate::telemetry::{METRICS, ReconcileErrorLabels};
@@ -170,14 +169,11 @@ fn revocation_controller<K: Revocation>(
     ctx: &Arc<Context>,
     concurrency: u16,
 ) -> impl Future<Output = ()> {
-    Controller::new(
-        Api::<K>::all(client.clone()),
-        watcher::Config::default().any_semantic(),
-    )
-    .with_config(controller_config(concurrency))
-    .shutdown_on_signal()
-    .run(revocation::reconcile::<K>, error_policy::<K>, ctx.clone())
-    .for_each(|_| futures::future::ready(()))
+    Controller::new(Api::<K>::all(client.clone()), watcher::Config::default().any_semantic())
+        .with_config(controller_config(concurrency))
+        .shutdown_on_signal()
+        .run(revocation::reconcile::<K>, error_policy::<K>, ctx.clone())
+        .for_each(|_| futures::future::ready(()))
 }
 
 fn provider_controller<P: ProviderObject>(
@@ -185,29 +181,18 @@ fn provider_controller<P: ProviderObject>(
     ctx: &Arc<Context>,
     concurrency: u16,
 ) -> impl Future<Output = ()> {
-    Controller::new(
-        Api::<P>::all(client.clone()),
-        watcher::Config::default().any_semantic(),
-    )
-    .with_config(controller_config(concurrency))
-    .shutdown_on_signal()
-    .run(
-        provider_status::reconcile::<P>,
-        provider_error_policy::<P>,
-        ctx.clone(),
-    )
-    .for_each(|_| futures::future::ready(()))
+    Controller::new(Api::<P>::all(client.clone()), watcher::Config::default().any_semantic())
+        .with_config(controller_config(concurrency))
+        .shutdown_on_signal()
+        .run(provider_status::reconcile::<P>, provider_error_policy::<P>, ctx.clone())
+        .for_each(|_| futures::future::ready(()))
 }
 
 fn error_policy<K: Revocation>(obj: Arc<K>, err: &Error, _ctx: Arc<Context>) -> Action {
     record_error(K::KIND, &super::describe(obj.as_ref()), err)
 }
 
-fn provider_error_policy<P: ProviderObject>(
-    obj: Arc<P>,
-    err: &Error,
-    _ctx: Arc<Context>,
-) -> Action {
+fn provider_error_policy<P: ProviderObject>(obj: Arc<P>, err: &Error, _ctx: Arc<Context>) -> Action {
     record_error(P::KIND, &super::describe(obj.as_ref()), err)
 }
 

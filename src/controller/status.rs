@@ -205,15 +205,7 @@ pub fn failed(
         generation,
         now,
     );
-    set_condition(
-        &mut next.conditions,
-        FAILED,
-        "True",
-        reason,
-        message,
-        generation,
-        now,
-    );
+    set_condition(&mut next.conditions, FAILED, "True", reason, message, generation, now);
     next
 }
 
@@ -250,9 +242,7 @@ pub fn retry_scheduled(
     let message = format!(
         "{}; retrying at {}",
         err.message,
-        retry_at
-            .round(k8s_openapi::jiff::Unit::Second)
-            .unwrap_or(retry_at)
+        retry_at.round(k8s_openapi::jiff::Unit::Second).unwrap_or(retry_at)
     );
     next.message = Some(message.clone());
     next.provider_result = Some(provider_result(err, operation));
@@ -296,11 +286,7 @@ mod tests {
         assert_eq!(cond(&s1, SUCCEEDED).status, "Unknown");
         let s2 = attempt_recorded(&s1, "JWKS of x", Some(1), t(10));
         assert_eq!(s2.attempts, 2);
-        assert_eq!(
-            s2.start_time,
-            Some(Time(t(0))),
-            "start time is the first attempt's"
-        );
+        assert_eq!(s2.start_time, Some(Time(t(0))), "start time is the first attempt's");
         assert_eq!(s2.last_attempt_time, Some(Time(t(10))));
     }
 
@@ -316,16 +302,11 @@ mod tests {
         let s2 = succeeded(&s1, &outcome, "deleteAuthMethod", Some(1), t(5));
         assert_eq!(s2.phase, Phase::Succeeded);
         let c = cond(&s2, SUCCEEDED);
-        assert_eq!(
-            (c.status.as_str(), c.reason.as_str()),
-            ("True", REASON_ALREADY_REVOKED)
-        );
+        assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", REASON_ALREADY_REVOKED));
         assert_eq!(c.last_transition_time, Time(t(5)));
         assert_eq!(s2.completion_time, Some(Time(t(5))));
         assert_eq!(
-            s2.provider_result
-                .as_ref()
-                .and_then(|r| r.request_id.as_deref()),
+            s2.provider_result.as_ref().and_then(|r| r.request_id.as_deref()),
             Some("req-1")
         );
         assert!(condition(&s2, FAILED).is_none());
@@ -334,23 +315,17 @@ mod tests {
     #[test]
     fn permanent_failure_sets_both_conditions_with_the_specific_reason() {
         let s1 = attempt_recorded(&RevocationStatus::default(), "x", Some(1), t(0));
-        let err =
-            ProviderError::permanent(Reason::Forbidden, "the API key needs Organization Owner")
-                .with_http(403, None, Some("USER_UNAUTHORIZED".into()));
+        let err = ProviderError::permanent(Reason::Forbidden, "the API key needs Organization Owner").with_http(
+            403,
+            None,
+            Some("USER_UNAUTHORIZED".into()),
+        );
         let s2 = failed_by(&s1, &err, "revokeJwksFromIdentityProvider", Some(1), t(1));
         assert_eq!(s2.phase, Phase::Failed);
         assert_eq!(cond(&s2, SUCCEEDED).status, "False");
         assert_eq!(cond(&s2, FAILED).reason, "Forbidden");
-        assert_eq!(
-            s2.provider_result.as_ref().and_then(|r| r.http_status),
-            Some(403)
-        );
-        assert!(
-            s2.message
-                .as_deref()
-                .unwrap_or_default()
-                .contains("Organization Owner")
-        );
+        assert_eq!(s2.provider_result.as_ref().and_then(|r| r.http_status), Some(403));
+        assert!(s2.message.as_deref().unwrap_or_default().contains("Organization Owner"));
     }
 
     #[test]
@@ -379,17 +354,8 @@ mod tests {
             t(0),
         );
         assert_eq!(s1.phase, Phase::Pending);
-        let s2 = waiting(
-            &s1,
-            "CredentialsUnavailable",
-            "Secret ns/x not found",
-            Some(1),
-            t(50),
-        );
-        assert_eq!(
-            s1, s2,
-            "repeating a wait changes nothing, so nothing is written"
-        );
+        let s2 = waiting(&s1, "CredentialsUnavailable", "Secret ns/x not found", Some(1), t(50));
+        assert_eq!(s1, s2, "repeating a wait changes nothing, so nothing is written");
     }
 
     #[test]
@@ -402,15 +368,7 @@ mod tests {
     #[test]
     fn long_messages_are_truncated_on_a_char_boundary() {
         let mut conditions = vec![];
-        set_condition(
-            &mut conditions,
-            SUCCEEDED,
-            "False",
-            "X",
-            &"é".repeat(2000),
-            None,
-            t(0),
-        );
+        set_condition(&mut conditions, SUCCEEDED, "False", "X", &"é".repeat(2000), None, t(0));
         assert!(conditions[0].message.len() <= 1024 + "…".len());
     }
 }

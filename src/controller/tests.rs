@@ -26,9 +26,7 @@ use super::revocation::{self, WAIT_RECHECK};
 use super::{Context, Error, ProviderRegistry};
 use crate::api::{JwksRevocation, ProviderType, TokenRevocation};
 use crate::providers::http::HttpSettings;
-use crate::providers::{
-    AttemptContext, Operation, Outcome, OutcomeKind, Provider, ProviderError, Reason, fingerprint,
-};
+use crate::providers::{AttemptContext, Operation, Outcome, OutcomeKind, Provider, ProviderError, Reason, fingerprint};
 
 const NS: &str = "team-a";
 const NAME: &str = "rotate-idp";
@@ -130,8 +128,11 @@ fn outcome(kind: OutcomeKind, message: &str) -> Result<Outcome, ProviderError> {
 
 fn unavailable() -> Result<Outcome, ProviderError> {
     Err(
-        ProviderError::transient(Reason::ProviderUnavailable, "Atlas answered 503", None)
-            .with_http(503, Some("req-503".into()), None),
+        ProviderError::transient(Reason::ProviderUnavailable, "Atlas answered 503", None).with_http(
+            503,
+            Some("req-503".into()),
+            None,
+        ),
     )
 }
 
@@ -218,10 +219,7 @@ fn b64(text: &str) -> String {
 }
 
 fn secret(name: &str, data: &[(&str, &str)]) -> Value {
-    let data: serde_json::Map<String, Value> = data
-        .iter()
-        .map(|(k, v)| (k.to_string(), json!(b64(v))))
-        .collect();
+    let data: serde_json::Map<String, Value> = data.iter().map(|(k, v)| (k.to_string(), json!(b64(v)))).collect();
     json!({
         "apiVersion": "v1", "kind": "Secret",
         "metadata": {"name": name, "namespace": NS, "resourceVersion": "3"},
@@ -230,10 +228,7 @@ fn secret(name: &str, data: &[(&str, &str)]) -> Value {
 }
 
 fn atlas_secret() -> Value {
-    secret(
-        "atlas-creds",
-        &[("publicKey", "pub-key"), ("privateKey", SECRET_VALUE)],
-    )
+    secret("atlas-creds", &[("publicKey", "pub-key"), ("privateKey", SECRET_VALUE)])
 }
 
 fn api_status(code: u16, reason: &str) -> Value {
@@ -265,10 +260,7 @@ struct Verifier {
 impl Verifier {
     /// Take the next request, assert its method and path, and return its JSON body (Null if empty).
     async fn expect(&mut self, method: Method, path: &str) -> Value {
-        assert!(
-            self.pending.is_none(),
-            "the previous request was not answered"
-        );
+        assert!(self.pending.is_none(), "the previous request was not answered");
         let (request, send) = timeout(WAIT, self.handle.next_request())
             .await
             .unwrap_or_else(|_| panic!("no request arrived; expected {method} {path}"))
@@ -278,11 +270,7 @@ impl Verifier {
             (&method, path),
             "unexpected request"
         );
-        let bytes = request
-            .into_body()
-            .collect_bytes()
-            .await
-            .expect("request body");
+        let bytes = request.into_body().collect_bytes().await.expect("request body");
         let text = String::from_utf8(bytes.to_vec()).expect("UTF-8 request body");
         self.bodies.push(text.clone());
         self.pending = Some(send);
@@ -316,14 +304,8 @@ impl Verifier {
 
     /// No request arrives within a short while.
     async fn assert_idle(&mut self) {
-        if let Ok(Some((request, _))) =
-            timeout(Duration::from_millis(200), self.handle.next_request()).await
-        {
-            panic!(
-                "unexpected request {} {}",
-                request.method(),
-                request.uri().path()
-            );
+        if let Ok(Some((request, _))) = timeout(Duration::from_millis(200), self.handle.next_request()).await {
+            panic!("unexpected request {} {}", request.method(), request.uri().path());
         }
     }
 
@@ -336,11 +318,8 @@ impl Verifier {
 
     async fn get_secret(&mut self, body: Value) {
         let name = body["metadata"]["name"].as_str().expect("name").to_string();
-        self.expect(
-            Method::GET,
-            &format!("/api/v1/namespaces/{NS}/secrets/{name}"),
-        )
-        .await;
+        self.expect(Method::GET, &format!("/api/v1/namespaces/{NS}/secrets/{name}"))
+            .await;
         self.respond(&body);
     }
 
@@ -451,16 +430,11 @@ async fn happy_path_records_the_attempt_calls_once_and_reports_revoked() {
     let (ctx, mut v) = setup::<JwksRevocation>(&fake);
     let seen = fake.clone();
     let (result, v) = reconcile(Rev::jwks().build::<JwksRevocation>(), ctx, async move {
-        v.get_provider(provider("atlas", "atlas", "atlas-creds"))
-            .await;
+        v.get_provider(provider("atlas", "atlas", "atlas-creds")).await;
         v.get_secret(atlas_secret()).await;
 
         let attempt = v.put_status().await;
-        assert_eq!(
-            seen.revokes(),
-            0,
-            "the attempt is recorded before the call"
-        );
+        assert_eq!(seen.revokes(), 0, "the attempt is recorded before the call");
         assert_eq!(attempt["phase"], "Running");
         assert_eq!(attempt["attempts"], 1);
         assert_condition(&attempt, "Succeeded", "Unknown", "Attempting");
@@ -490,11 +464,7 @@ async fn happy_path_records_the_attempt_calls_once_and_reports_revoked() {
     assert_eq!(result.expect("reconcile"), Action::await_change());
     assert_eq!(fake.revokes(), 1, "the provider is called exactly once");
     assert_eq!(fake.dry_runs(), 0);
-    assert_eq!(
-        fake.earlier(),
-        vec![false],
-        "a first attempt is not a repeat"
-    );
+    assert_eq!(fake.earlier(), vec![false], "a first attempt is not a repeat");
     v.assert_no_secret_leaked();
 }
 
@@ -520,11 +490,7 @@ async fn a_finished_revocation_is_never_executed_again() {
                 v
             })
             .await;
-            assert_eq!(
-                result.expect("reconcile"),
-                Action::await_change(),
-                "{phase}"
-            );
+            assert_eq!(result.expect("reconcile"), Action::await_change(), "{phase}");
             assert_eq!((fake.revokes(), fake.dry_runs()), (0, 0), "{phase}");
         }
     }
@@ -563,8 +529,7 @@ async fn a_conflicting_attempt_write_does_not_call_the_provider() {
     let fake = FakeProvider::atlas(vec![outcome(OutcomeKind::Revoked, "revoked")]);
     let (ctx, mut v) = setup::<JwksRevocation>(&fake);
     let (result, _) = reconcile(Rev::jwks().build::<JwksRevocation>(), ctx, async move {
-        v.get_provider(provider("atlas", "atlas", "atlas-creds"))
-            .await;
+        v.get_provider(provider("atlas", "atlas", "atlas-creds")).await;
         v.get_secret(atlas_secret()).await;
         let path = v.status_path.clone();
         let body = v.expect(Method::PUT, &path).await;
@@ -579,11 +544,7 @@ async fn a_conflicting_attempt_write_does_not_call_the_provider() {
         result.expect("a conflict is not an error"),
         Action::requeue(Duration::from_secs(1))
     );
-    assert_eq!(
-        fake.revokes(),
-        0,
-        "a stale object cannot start a second call"
-    );
+    assert_eq!(fake.revokes(), 0, "a stale object cannot start a second call");
 }
 
 #[tokio::test]
@@ -591,23 +552,16 @@ async fn a_missing_credentials_secret_waits_without_burning_attempts() {
     let fake = FakeProvider::atlas(vec![]);
     let (ctx, mut v) = setup::<JwksRevocation>(&fake);
     let (result, v) = reconcile(Rev::jwks().build::<JwksRevocation>(), ctx, async move {
-        v.get_provider(provider("atlas", "atlas", "atlas-creds"))
+        v.get_provider(provider("atlas", "atlas", "atlas-creds")).await;
+        v.expect(Method::GET, &format!("/api/v1/namespaces/{NS}/secrets/atlas-creds"))
             .await;
-        v.expect(
-            Method::GET,
-            &format!("/api/v1/namespaces/{NS}/secrets/atlas-creds"),
-        )
-        .await;
         v.fail(404, "NotFound");
         let status = v.put_status().await;
         assert_eq!(status["phase"], "Pending");
         assert_eq!(status["attempts"], 0);
         assert_condition(&status, "Succeeded", "Unknown", "CredentialsUnavailable");
         let message = status["message"].as_str().unwrap();
-        assert!(
-            message.contains("team-a/atlas-creds"),
-            "says which Secret: {message}"
-        );
+        assert!(message.contains("team-a/atlas-creds"), "says which Secret: {message}");
         let event = v.event("Warning", "CredentialsUnavailable").await;
         assert_eq!(event["action"], "Wait");
         v.assert_idle().await;
@@ -632,13 +586,9 @@ async fn a_missing_credentials_secret_waits_without_burning_attempts() {
         .build::<JwksRevocation>();
     let (ctx, mut v) = setup::<JwksRevocation>(&fake);
     let (result, _) = reconcile(waiting, ctx, async move {
-        v.get_provider(provider("atlas", "atlas", "atlas-creds"))
+        v.get_provider(provider("atlas", "atlas", "atlas-creds")).await;
+        v.expect(Method::GET, &format!("/api/v1/namespaces/{NS}/secrets/atlas-creds"))
             .await;
-        v.expect(
-            Method::GET,
-            &format!("/api/v1/namespaces/{NS}/secrets/atlas-creds"),
-        )
-        .await;
         v.fail(404, "NotFound");
         v.assert_idle().await;
         v
@@ -653,12 +603,9 @@ async fn a_transient_error_with_retries_left_schedules_a_retry() {
     let fake = FakeProvider::atlas(vec![unavailable()]);
     let (ctx, mut v) = setup::<JwksRevocation>(&fake);
     let before = Timestamp::now();
-    let obj = Rev::jwks()
-        .spec("backoffLimit", json!(3))
-        .build::<JwksRevocation>();
+    let obj = Rev::jwks().spec("backoffLimit", json!(3)).build::<JwksRevocation>();
     let (result, _) = reconcile(obj, ctx, async move {
-        v.get_provider(provider("atlas", "atlas", "atlas-creds"))
-            .await;
+        v.get_provider(provider("atlas", "atlas", "atlas-creds")).await;
         v.get_secret(atlas_secret()).await;
         v.put_status().await;
         v.event("Normal", "Attempting").await;
@@ -672,8 +619,7 @@ async fn a_transient_error_with_retries_left_schedules_a_retry() {
         let due = timestamp(&status["nextRetryTime"]);
         let after = Timestamp::now();
         assert!(
-            due >= before + SignedDuration::from_secs(1)
-                && due <= after + SignedDuration::from_secs(5),
+            due >= before + SignedDuration::from_secs(1) && due <= after + SignedDuration::from_secs(5),
             "the first retry is due in 2-4s: {due}"
         );
         let event = v.event("Warning", "ProviderUnavailable").await;
@@ -716,8 +662,7 @@ async fn a_transient_error_on_the_last_retry_fails_with_backoff_limit_exceeded()
         .status(running(1, Some("2020-01-01T00:00:05Z")))
         .build::<JwksRevocation>();
     let (result, _) = reconcile(obj, ctx, async move {
-        v.get_provider(provider("atlas", "atlas", "atlas-creds"))
-            .await;
+        v.get_provider(provider("atlas", "atlas", "atlas-creds")).await;
         v.get_secret(atlas_secret()).await;
         let attempt = v.put_status().await;
         assert_eq!(attempt["attempts"], 2);
@@ -730,12 +675,7 @@ async fn a_transient_error_on_the_last_retry_fails_with_backoff_limit_exceeded()
         assert_condition(&status, "Failed", "True", "BackoffLimitExceeded");
         assert!(status["completionTime"].is_string());
         assert!(status.get("nextRetryTime").is_none());
-        assert!(
-            status["message"]
-                .as_str()
-                .unwrap()
-                .contains("gave up after 2 attempts")
-        );
+        assert!(status["message"].as_str().unwrap().contains("gave up after 2 attempts"));
         v.event("Warning", "BackoffLimitExceeded").await;
         v.assert_idle().await;
         v
@@ -754,8 +694,7 @@ async fn an_exhausted_retry_budget_fails_without_calling_the_provider() {
         .status(running(2, None))
         .build::<JwksRevocation>();
     let (result, _) = reconcile(obj, ctx, async move {
-        v.get_provider(provider("atlas", "atlas", "atlas-creds"))
-            .await;
+        v.get_provider(provider("atlas", "atlas", "atlas-creds")).await;
         v.get_secret(atlas_secret()).await;
         let status = v.put_status().await;
         assert_eq!(status["phase"], "Failed");
@@ -772,20 +711,12 @@ async fn an_exhausted_retry_budget_fails_without_calling_the_provider() {
 
 #[tokio::test]
 async fn a_permanent_error_fails_at_once_with_the_specific_reason() {
-    let forbidden = ProviderError::permanent(
-        Reason::Forbidden,
-        "the Atlas API key needs the Organization Owner role",
-    )
-    .with_http(
-        403,
-        Some("req-403".into()),
-        Some("USER_UNAUTHORIZED".into()),
-    );
+    let forbidden = ProviderError::permanent(Reason::Forbidden, "the Atlas API key needs the Organization Owner role")
+        .with_http(403, Some("req-403".into()), Some("USER_UNAUTHORIZED".into()));
     let fake = FakeProvider::atlas(vec![Err(forbidden)]);
     let (ctx, mut v) = setup::<JwksRevocation>(&fake);
     let (result, _) = reconcile(Rev::jwks().build::<JwksRevocation>(), ctx, async move {
-        v.get_provider(provider("atlas", "atlas", "atlas-creds"))
-            .await;
+        v.get_provider(provider("atlas", "atlas", "atlas-creds")).await;
         v.get_secret(atlas_secret()).await;
         v.put_status().await;
         v.event("Normal", "Attempting").await;
@@ -796,12 +727,7 @@ async fn a_permanent_error_fails_at_once_with_the_specific_reason() {
         assert_condition(&status, "Failed", "True", "Forbidden");
         assert!(status.get("nextRetryTime").is_none());
         assert!(status["completionTime"].is_string());
-        assert!(
-            status["message"]
-                .as_str()
-                .unwrap()
-                .contains("Organization Owner")
-        );
+        assert!(status["message"].as_str().unwrap().contains("Organization Owner"));
         assert_eq!(
             status["providerResult"],
             json!({
@@ -810,12 +736,7 @@ async fn a_permanent_error_fails_at_once_with_the_specific_reason() {
             })
         );
         let event = v.event("Warning", "Forbidden").await;
-        assert!(
-            event["note"]
-                .as_str()
-                .unwrap()
-                .contains("Organization Owner")
-        );
+        assert!(event["note"].as_str().unwrap().contains("Organization Owner"));
         v.assert_idle().await;
         v
     })
@@ -828,9 +749,7 @@ async fn a_permanent_error_fails_at_once_with_the_specific_reason() {
 async fn a_suspended_revocation_waits_without_touching_the_provider() {
     let fake = FakeProvider::atlas(vec![]);
     let (ctx, mut v) = setup::<JwksRevocation>(&fake);
-    let obj = Rev::jwks()
-        .spec("suspend", json!(true))
-        .build::<JwksRevocation>();
+    let obj = Rev::jwks().spec("suspend", json!(true)).build::<JwksRevocation>();
     let (result, _) = reconcile(obj, ctx, async move {
         // The first request is the status write: not even the provider object is read.
         let status = v.put_status().await;
@@ -852,12 +771,9 @@ async fn a_suspended_revocation_waits_without_touching_the_provider() {
 async fn a_dry_run_calls_dry_run_and_never_revoke() {
     let fake = FakeProvider::atlas(vec![outcome(OutcomeKind::DryRun, "would revoke the JWKS")]);
     let (ctx, mut v) = setup::<JwksRevocation>(&fake);
-    let obj = Rev::jwks()
-        .spec("dryRun", json!(true))
-        .build::<JwksRevocation>();
+    let obj = Rev::jwks().spec("dryRun", json!(true)).build::<JwksRevocation>();
     let (result, _) = reconcile(obj, ctx, async move {
-        v.get_provider(provider("atlas", "atlas", "atlas-creds"))
-            .await;
+        v.get_provider(provider("atlas", "atlas", "atlas-creds")).await;
         v.get_secret(atlas_secret()).await;
         let attempt = v.put_status().await;
         assert_eq!(attempt["phase"], "Running");
@@ -890,8 +806,7 @@ async fn a_provider_of_the_wrong_type_fails_with_provider_mismatch() {
     )
     .build::<TokenRevocation>();
     let (result, _) = reconcile(obj, ctx, async move {
-        v.get_provider(provider("atlas", "atlas", "atlas-creds"))
-            .await;
+        v.get_provider(provider("atlas", "atlas", "atlas-creds")).await;
         v.get_secret(atlas_secret()).await;
         let status = v.put_status().await;
         assert_eq!(status["phase"], "Failed");
@@ -899,10 +814,7 @@ async fn a_provider_of_the_wrong_type_fails_with_provider_mismatch() {
         assert_condition(&status, "Succeeded", "False", "ProviderMismatch");
         assert_condition(&status, "Failed", "True", "ProviderMismatch");
         let message = status["message"].as_str().unwrap();
-        assert!(
-            message.contains("onezone") && message.contains("atlas"),
-            "{message}"
-        );
+        assert!(message.contains("onezone") && message.contains("atlas"), "{message}");
         v.event("Warning", "ProviderMismatch").await;
         v.assert_idle().await;
         v
@@ -917,12 +829,9 @@ async fn an_attempt_after_an_unrecorded_result_tells_the_provider_it_may_be_a_re
     // A crash after the call and before the result was written: status shows attempt 1 running.
     let fake = FakeProvider::atlas(vec![outcome(OutcomeKind::AlreadyRevoked, "already gone")]);
     let (ctx, mut v) = setup::<JwksRevocation>(&fake);
-    let obj = Rev::jwks()
-        .status(running(1, None))
-        .build::<JwksRevocation>();
+    let obj = Rev::jwks().status(running(1, None)).build::<JwksRevocation>();
     let (result, _) = reconcile(obj, ctx, async move {
-        v.get_provider(provider("atlas", "atlas", "atlas-creds"))
-            .await;
+        v.get_provider(provider("atlas", "atlas", "atlas-creds")).await;
         v.get_secret(atlas_secret()).await;
         let attempt = v.put_status().await;
         assert_eq!(attempt["attempts"], 2, "the repeated call is visible");
@@ -967,18 +876,10 @@ async fn a_token_read_from_a_secret_reaches_the_provider_but_never_status_or_eve
             &[("clientId", "id-1"), ("clientSecret", "client-secret-1")],
         ))
         .await;
-        v.get_secret(secret("leaked", &[("token", SECRET_VALUE)]))
-            .await;
+        v.get_secret(secret("leaked", &[("token", SECRET_VALUE)])).await;
         let attempt = v.put_status().await;
-        let shown = format!(
-            "access token {}",
-            fingerprint(&SecretString::from(SECRET_VALUE))
-        );
-        assert_eq!(
-            attempt["target"],
-            json!(shown),
-            "status shows a fingerprint"
-        );
+        let shown = format!("access token {}", fingerprint(&SecretString::from(SECRET_VALUE)));
+        assert_eq!(attempt["target"], json!(shown), "status shows a fingerprint");
         v.event("Normal", "Attempting").await;
         let status = v.put_status().await;
         assert_condition(&status, "Succeeded", "True", "Revoked");
@@ -995,13 +896,11 @@ async fn a_token_read_from_a_secret_reaches_the_provider_but_never_status_or_eve
 
 #[tokio::test]
 async fn credentials_never_leak_into_status_or_events_on_failure() {
-    let err = ProviderError::permanent(Reason::Unauthorized, "Atlas rejected the API key")
-        .with_http(401, None, None);
+    let err = ProviderError::permanent(Reason::Unauthorized, "Atlas rejected the API key").with_http(401, None, None);
     let fake = FakeProvider::atlas(vec![Err(err)]);
     let (ctx, mut v) = setup::<JwksRevocation>(&fake);
     let (result, v) = reconcile(Rev::jwks().build::<JwksRevocation>(), ctx, async move {
-        v.get_provider(provider("atlas", "atlas", "atlas-creds"))
-            .await;
+        v.get_provider(provider("atlas", "atlas", "atlas-creds")).await;
         v.get_secret(atlas_secret()).await;
         v.put_status().await;
         v.event("Normal", "Attempting").await;

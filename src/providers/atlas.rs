@@ -36,9 +36,7 @@ use crate::api::{ATLAS_DEFAULT_URL, AtlasProvider, ProviderType};
 use crate::credentials::AtlasCredentials;
 use crate::providers::error::retry_after_header;
 use crate::providers::http::{HttpSettings, ProviderHttp, describe};
-use crate::providers::{
-    AttemptContext, Operation, Outcome, OutcomeKind, Provider, ProviderError, Reason,
-};
+use crate::providers::{AttemptContext, Operation, Outcome, OutcomeKind, Provider, ProviderError, Reason};
 
 /// Operation id of the JWKS revocation.
 pub const OP_REVOKE_JWKS: &str = "revokeJwksFromIdentityProvider";
@@ -194,10 +192,7 @@ impl AtlasClient {
     }
 
     fn version(&self, op: &str) -> &str {
-        self.versions
-            .get(op)
-            .map(String::as_str)
-            .unwrap_or_default()
+        self.versions.get(op).map(String::as_str).unwrap_or_default()
     }
 
     fn media_type(&self, op: &str) -> String {
@@ -233,10 +228,7 @@ impl AtlasClient {
             } => self.send_digest(op, build(), public_key, private_key).await,
             AtlasCredentials::ServiceAccount { .. } => {
                 let (token, cached) = self.bearer_token().await?;
-                let response = self
-                    .http
-                    .send(op, build().bearer_auth(token.expose_secret()))
-                    .await?;
+                let response = self.http.send(op, build().bearer_auth(token.expose_secret())).await?;
                 if response.status() != StatusCode::UNAUTHORIZED || !cached {
                     return Ok(response);
                 }
@@ -244,9 +236,7 @@ impl AtlasClient {
                 // retry once. A 401 with a fresh token is final.
                 self.forget_token(&token).await;
                 let (token, _) = self.bearer_token().await?;
-                self.http
-                    .send(op, build().bearer_auth(token.expose_secret()))
-                    .await
+                self.http.send(op, build().bearer_auth(token.expose_secret())).await
             }
         }
     }
@@ -336,11 +326,7 @@ impl AtlasClient {
             .basic_auth(client_id, Some(client_secret.expose_secret()))
             .header(ACCEPT, "application/json")
             .form(&[("grant_type", "client_credentials")]);
-        let response = self
-            .http
-            .send(OP_TOKEN, request)
-            .await
-            .map_err(|e| self.scrub(e))?;
+        let response = self.http.send(OP_TOKEN, request).await.map_err(|e| self.scrub(e))?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = read_body(OP_TOKEN, response).await?;
@@ -355,8 +341,8 @@ impl AtlasClient {
                 .with_http(status.as_u16(), request_id(&headers), None)
             };
             // The body holds the token: never copy it (or serde's view of it) into a message.
-            let token: TokenResponse = serde_json::from_str(&body)
-                .map_err(|_| unusable("the body is not a token answer"))?;
+            let token: TokenResponse =
+                serde_json::from_str(&body).map_err(|_| unusable("the body is not a token answer"))?;
             if token.access_token.is_empty() {
                 return Err(unusable("access_token is empty"));
             }
@@ -396,12 +382,7 @@ impl AtlasClient {
     }
 
     /// Classify an Atlas error answer.
-    async fn error_from(
-        &self,
-        op: &'static str,
-        target: Target<'_>,
-        response: Response,
-    ) -> ProviderError {
+    async fn error_from(&self, op: &'static str, target: Target<'_>, response: Response) -> ProviderError {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = match read_body(op, response).await {
@@ -413,17 +394,11 @@ impl AtlasClient {
         let err = match status {
             401 => ProviderError::permanent(
                 Reason::Unauthorized,
-                format!(
-                    "{op}: Atlas rejected the {who} ({}); {said}",
-                    self.credential_hint()
-                ),
+                format!("{op}: Atlas rejected the {who} ({}); {said}", self.credential_hint()),
             ),
             403 => ProviderError::permanent(
                 Reason::Forbidden,
-                format!(
-                    "{op}: Atlas refused the {who}: {}; {said}",
-                    forbidden_hint(target)
-                ),
+                format!("{op}: Atlas refused the {who}: {}; {said}", forbidden_hint(target)),
             ),
             404 => ProviderError::permanent(
                 Reason::TargetNotFound,
@@ -440,9 +415,7 @@ impl AtlasClient {
             ),
             500..=599 => ProviderError::transient(
                 Reason::ProviderUnavailable,
-                format!(
-                    "{op}: Atlas answered HTTP {status} (a server-side error; retrying); {said}"
-                ),
+                format!("{op}: Atlas answered HTTP {status} (a server-side error; retrying); {said}"),
                 retry_after_header(&headers),
             ),
             400 | 422 => ProviderError::permanent(
@@ -452,9 +425,7 @@ impl AtlasClient {
             _ => ProviderError::from_status(
                 status,
                 retry_after_header(&headers),
-                format!(
-                    "{op}: Atlas answered HTTP {status}, which its API does not document here; {said}"
-                ),
+                format!("{op}: Atlas answered HTTP {status}, which its API does not document here; {said}"),
             ),
         };
         self.scrub(err.with_http(status, request_id(&headers), code))
@@ -492,9 +463,7 @@ impl AtlasClient {
             text.push_str(" (the published OpenAPI document lists 2023-01-01)");
         }
         if sent != default {
-            text.push_str(&format!(
-                ", or remove the override to use the default {default}"
-            ));
+            text.push_str(&format!(", or remove the override to use the default {default}"));
         }
         text
     }
@@ -517,12 +486,7 @@ impl AtlasClient {
         require_id("identityProviderId", idp)?;
         let target = Target::IdentityProvider { fid, idp };
         let response = self
-            .api(
-                OP_REVOKE_JWKS,
-                Method::DELETE,
-                &jwks_path(fid, idp, true),
-                &[],
-            )
+            .api(OP_REVOKE_JWKS, Method::DELETE, &jwks_path(fid, idp, true), &[])
             .await?;
         let status = response.status();
         if !status.is_success() {
@@ -542,12 +506,7 @@ impl AtlasClient {
         require_id("groupId", group)?;
         let target = Target::Project { group };
         let response = self
-            .api(
-                OP_DISABLE_X509,
-                Method::DELETE,
-                &user_security_path(group, true),
-                &[],
-            )
+            .api(OP_DISABLE_X509, Method::DELETE, &user_security_path(group, true), &[])
             .await?;
         let status = response.status();
         if !status.is_success() {
@@ -584,18 +543,11 @@ impl AtlasClient {
         require_id("identityProviderId", idp)?;
         let target = Target::IdentityProvider { fid, idp };
         let response = self
-            .api(
-                OP_GET_IDENTITY_PROVIDER,
-                Method::GET,
-                &jwks_path(fid, idp, false),
-                &[],
-            )
+            .api(OP_GET_IDENTITY_PROVIDER, Method::GET, &jwks_path(fid, idp, false), &[])
             .await?;
         let status = response.status();
         if !status.is_success() {
-            return Err(self
-                .error_from(OP_GET_IDENTITY_PROVIDER, target, response)
-                .await);
+            return Err(self.error_from(OP_GET_IDENTITY_PROVIDER, target, response).await);
         }
         let request_id = request_id(response.headers());
         let body = response.text().await.unwrap_or_default();
@@ -646,9 +598,7 @@ impl AtlasClient {
             .await?;
         let status = response.status();
         if !status.is_success() {
-            return Err(self
-                .error_from(OP_GET_USER_SECURITY, target, response)
-                .await);
+            return Err(self.error_from(OP_GET_USER_SECURITY, target, response).await);
         }
         let request_id = request_id(response.headers());
         let body = read_body(OP_GET_USER_SECURITY, response).await?;
@@ -693,10 +643,7 @@ impl Provider for AtlasClient {
             Operation::AtlasRevokeJwks {
                 federation_settings_id,
                 identity_provider_id,
-            } => {
-                self.revoke_jwks(federation_settings_id, identity_provider_id)
-                    .await
-            }
+            } => self.revoke_jwks(federation_settings_id, identity_provider_id).await,
             Operation::AtlasDisableX509 { group_id } => self.disable_x509(group_id).await,
             other => Err(unsupported(other)),
         }
@@ -707,10 +654,7 @@ impl Provider for AtlasClient {
             Operation::AtlasRevokeJwks {
                 federation_settings_id,
                 identity_provider_id,
-            } => {
-                self.dry_run_jwks(federation_settings_id, identity_provider_id)
-                    .await
-            }
+            } => self.dry_run_jwks(federation_settings_id, identity_provider_id).await,
             Operation::AtlasDisableX509 { group_id } => self.dry_run_x509(group_id).await,
             other => Err(unsupported(other)),
         }
@@ -751,9 +695,7 @@ impl Provider for AtlasClient {
 }
 
 /// Defaults overlaid with the provider's `apiVersions`, each checked.
-fn resolve_versions(
-    overrides: &BTreeMap<String, String>,
-) -> Result<BTreeMap<String, String>, ProviderError> {
+fn resolve_versions(overrides: &BTreeMap<String, String>) -> Result<BTreeMap<String, String>, ProviderError> {
     let mut versions: BTreeMap<String, String> = DEFAULT_API_VERSIONS
         .iter()
         .map(|(op, v)| (op.to_string(), v.to_string()))
@@ -874,8 +816,7 @@ fn not_found_hint(target: Target<'_>) -> String {
             format!("Atlas found no project {group}: check spec.atlas.groupId of the revocation")
         }
         Target::Organizations => {
-            "Atlas has no /api/atlas/v2/orgs here: check spec.atlas.baseUrl of the provider"
-                .to_string()
+            "Atlas has no /api/atlas/v2/orgs here: check spec.atlas.baseUrl of the provider".to_string()
         }
     }
 }
@@ -885,10 +826,7 @@ async fn read_body(op: &str, response: Response) -> Result<String, ProviderError
     response.text().await.map_err(|e| {
         ProviderError::transient(
             Reason::NetworkError,
-            format!(
-                "{op}: the answer of Atlas could not be read ({})",
-                describe(e)
-            ),
+            format!("{op}: the answer of Atlas could not be read ({})", describe(e)),
             None,
         )
     })
@@ -999,10 +937,11 @@ mod tests {
     const CLIENT_ID: &str = "mdb_sa_id_6655";
     const CLIENT_SECRET: &str = "mdb_sa_sk_CL13NT-S3CR3T";
     const SECRET_NAME: &str = "atlas-creds";
-    const JWKS_PATH: &str = "/api/atlas/v2/federationSettings/55fa922fb343282757d9554e/identityProviders/32b6e34b3d91647abb20e7b8/jwks";
-    const IDP_PATH: &str = "/api/atlas/v2/federationSettings/55fa922fb343282757d9554e/identityProviders/32b6e34b3d91647abb20e7b8";
-    const X509_PATH: &str =
-        "/api/atlas/v2/groups/5e2211c17a3e5a48f5497de3/userSecurity/customerX509";
+    const JWKS_PATH: &str =
+        "/api/atlas/v2/federationSettings/55fa922fb343282757d9554e/identityProviders/32b6e34b3d91647abb20e7b8/jwks";
+    const IDP_PATH: &str =
+        "/api/atlas/v2/federationSettings/55fa922fb343282757d9554e/identityProviders/32b6e34b3d91647abb20e7b8";
+    const X509_PATH: &str = "/api/atlas/v2/groups/5e2211c17a3e5a48f5497de3/userSecurity/customerX509";
     const USER_SECURITY_PATH: &str = "/api/atlas/v2/groups/5e2211c17a3e5a48f5497de3/userSecurity";
     const JWKS_MEDIA: &str = "application/vnd.atlas.2023-11-15+json";
     const X509_MEDIA: &str = "application/vnd.atlas.2025-03-12+json";
@@ -1022,10 +961,7 @@ mod tests {
             credentials_secret_ref: LocalSecretRef {
                 name: SECRET_NAME.into(),
             },
-            api_versions: versions
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            api_versions: versions.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         }
     }
 
@@ -1055,9 +991,7 @@ mod tests {
     }
 
     fn x509_op() -> Operation {
-        Operation::AtlasDisableX509 {
-            group_id: GROUP.into(),
-        }
+        Operation::AtlasDisableX509 { group_id: GROUP.into() }
     }
 
     fn token_body(token: &str, expires_in: u64) -> serde_json::Value {
@@ -1141,10 +1075,7 @@ mod tests {
         assert_eq!(outcome.http_status, Some(204));
         assert!(outcome.message.contains(IDP) && outcome.message.contains(FID));
         let requests = server.received_requests().await.unwrap();
-        let delete = requests
-            .iter()
-            .find(|r| r.method.as_str() == "DELETE")
-            .unwrap();
+        let delete = requests.iter().find(|r| r.method.as_str() == "DELETE").unwrap();
         assert_eq!(delete.url.path(), JWKS_PATH);
         assert_eq!(delete.url.query(), None);
         assert!(delete.body.is_empty(), "DELETE must have no body");
@@ -1176,10 +1107,7 @@ mod tests {
         assert!(outcome.message.contains(GROUP), "{}", outcome.message);
         assert!(!outcome.message.contains("note:"), "{}", outcome.message);
         let requests = server.received_requests().await.unwrap();
-        let delete = requests
-            .iter()
-            .find(|r| r.method.as_str() == "DELETE")
-            .unwrap();
+        let delete = requests.iter().find(|r| r.method.as_str() == "DELETE").unwrap();
         assert_eq!(delete.url.path(), X509_PATH);
         assert!(delete.body.is_empty());
     }
@@ -1216,12 +1144,8 @@ mod tests {
             .and(path(JWKS_PATH))
             .and(no_authorization)
             .respond_with(
-                atlas_error(
-                    401,
-                    "UNAUTHORIZED",
-                    "You are not authorized for this resource.",
-                )
-                .insert_header("www-authenticate", CHALLENGE),
+                atlas_error(401, "UNAUTHORIZED", "You are not authorized for this resource.")
+                    .insert_header("www-authenticate", CHALLENGE),
             )
             .expect(1)
             .mount(&server)
@@ -1243,12 +1167,7 @@ mod tests {
         let requests = server.received_requests().await.unwrap();
         assert_eq!(requests.len(), 2);
         assert!(no_authorization(&requests[0]));
-        let authorization = requests[1]
-            .headers
-            .get("authorization")
-            .unwrap()
-            .to_str()
-            .unwrap();
+        let authorization = requests[1].headers.get("authorization").unwrap().to_str().unwrap();
         assert!(
             authorization.starts_with(&format!("Digest username=\"{PUBLIC_KEY}\"")),
             "{authorization}"
@@ -1262,10 +1181,7 @@ mod tests {
         assert_eq!(f["qop"], "auth");
         let ha1 = md5_hex(&format!("{PUBLIC_KEY}:MMS Public API:{PRIVATE_KEY}"));
         let ha2 = md5_hex(&format!("DELETE:{JWKS_PATH}"));
-        let expected = md5_hex(&format!(
-            "{ha1}:{}:{}:{}:auth:{ha2}",
-            f["nonce"], f["nc"], f["cnonce"]
-        ));
+        let expected = md5_hex(&format!("{ha1}:{}:{}:{}:auth:{ha2}", f["nonce"], f["nc"], f["cnonce"]));
         assert_eq!(f["response"], expected, "digest response hash");
         // The answered request is the same DELETE: same Accept, no body.
         assert_eq!(requests[1].headers.get("accept").unwrap(), JWKS_MEDIA);
@@ -1278,12 +1194,8 @@ mod tests {
         Mock::given(method("DELETE"))
             .and(path(X509_PATH))
             .respond_with(
-                atlas_error(
-                    401,
-                    "UNAUTHORIZED",
-                    "You are not authorized for this resource.",
-                )
-                .insert_header("www-authenticate", CHALLENGE),
+                atlas_error(401, "UNAUTHORIZED", "You are not authorized for this resource.")
+                    .insert_header("www-authenticate", CHALLENGE),
             )
             .expect(2)
             .mount(&server)
@@ -1309,8 +1221,7 @@ mod tests {
     #[tokio::test]
     async fn oauth_token_request_has_basic_auth_and_a_form_body() {
         let server = MockServer::start().await;
-        let basic = base64::engine::general_purpose::STANDARD
-            .encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"));
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}"));
         Mock::given(method("POST"))
             .and(path("/api/oauth/token"))
             .and(header("authorization", format!("Basic {basic}").as_str()))
@@ -1321,10 +1232,7 @@ mod tests {
             .expect(1)
             .mount(&server)
             .await;
-        let auth = client(&server, service_account())
-            .check_credentials()
-            .await
-            .unwrap();
+        let auth = client(&server, service_account()).check_credentials().await.unwrap();
         assert_eq!(auth, "serviceAccount");
     }
 
@@ -1341,17 +1249,11 @@ mod tests {
             .await;
         let atlas = client(&server, service_account());
         for _ in 0..10 {
-            atlas
-                .revoke(&jwks_op(), AttemptContext::default())
-                .await
-                .unwrap();
+            atlas.revoke(&jwks_op(), AttemptContext::default()).await.unwrap();
         }
         // Concurrent calls wait for the cached token too.
         let op = jwks_op();
-        let results = futures::future::join_all(
-            (0..10).map(|_| atlas.revoke(&op, AttemptContext::default())),
-        )
-        .await;
+        let results = futures::future::join_all((0..10).map(|_| atlas.revoke(&op, AttemptContext::default()))).await;
         assert!(results.iter().all(Result::is_ok));
     }
 
@@ -1366,34 +1268,19 @@ mod tests {
             .mount(&server)
             .await;
         let atlas = client(&server, service_account());
-        atlas
-            .revoke(&jwks_op(), AttemptContext::default())
-            .await
-            .unwrap();
-        atlas
-            .revoke(&jwks_op(), AttemptContext::default())
-            .await
-            .unwrap();
+        atlas.revoke(&jwks_op(), AttemptContext::default()).await.unwrap();
+        atlas.revoke(&jwks_op(), AttemptContext::default()).await.unwrap();
         // Age the cached token past its refresh time.
         if let Some(token) = atlas.token.lock().await.as_mut() {
             token.refresh_at = Instant::now() - Duration::from_secs(1);
         }
-        atlas
-            .revoke(&jwks_op(), AttemptContext::default())
-            .await
-            .unwrap();
+        atlas.revoke(&jwks_op(), AttemptContext::default()).await.unwrap();
     }
 
     #[test]
     fn tokens_are_refreshed_60s_or_10_percent_before_expiry() {
-        assert_eq!(
-            cache_lifetime(Duration::from_secs(3600)),
-            Duration::from_secs(3540)
-        );
-        assert_eq!(
-            cache_lifetime(Duration::from_secs(100)),
-            Duration::from_secs(90)
-        );
+        assert_eq!(cache_lifetime(Duration::from_secs(3600)), Duration::from_secs(3540));
+        assert_eq!(cache_lifetime(Duration::from_secs(100)), Duration::from_secs(90));
         assert_eq!(cache_lifetime(Duration::ZERO), Duration::ZERO);
     }
 
@@ -1437,14 +1324,8 @@ mod tests {
             .mount(&server)
             .await;
         let atlas = client(&server, service_account());
-        atlas
-            .revoke(&jwks_op(), AttemptContext::default())
-            .await
-            .unwrap();
-        let outcome = atlas
-            .revoke(&jwks_op(), AttemptContext::default())
-            .await
-            .unwrap();
+        atlas.revoke(&jwks_op(), AttemptContext::default()).await.unwrap();
+        let outcome = atlas.revoke(&jwks_op(), AttemptContext::default()).await.unwrap();
         assert_eq!(outcome.kind, OutcomeKind::Revoked);
     }
 
@@ -1520,8 +1401,7 @@ mod tests {
         Mock::given(method("POST"))
             .and(path("/api/oauth/token"))
             .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_json(json!({"access_token": "tok-x", "token_type": "mac"})),
+                ResponseTemplate::new(200).set_body_json(json!({"access_token": "tok-x", "token_type": "mac"})),
             )
             .with_priority(2)
             .mount(&server)
@@ -1604,10 +1484,7 @@ mod tests {
                 retry_after: None,
                 code: Some("INVALID_VERSION_DATE"),
                 message_has: if jwks {
-                    &[
-                        "2023-11-15",
-                        "spec.atlas.apiVersions.revokeJwksFromIdentityProvider",
-                    ]
+                    &["2023-11-15", "spec.atlas.apiVersions.revokeJwksFromIdentityProvider"]
                 } else {
                     &[
                         "2025-03-12",
@@ -1685,11 +1562,7 @@ mod tests {
                 assert_eq!(err.retry_after(), case.retry_after, "{label}");
                 assert_eq!(err.http_status, Some(case.status), "{label}");
                 assert_eq!(err.error_code.as_deref(), case.code, "{label}");
-                assert!(
-                    err.message.starts_with(op.name()),
-                    "{label}: {}",
-                    err.message
-                );
+                assert!(err.message.starts_with(op.name()), "{label}: {}", err.message);
                 for needle in case.message_has {
                     assert!(
                         err.message.contains(needle),
@@ -1748,10 +1621,7 @@ mod tests {
             &settings(),
         )
         .unwrap();
-        let outcome = atlas
-            .revoke(&x509_op(), AttemptContext::default())
-            .await
-            .unwrap();
+        let outcome = atlas.revoke(&x509_op(), AttemptContext::default()).await.unwrap();
         assert_eq!(outcome.kind, OutcomeKind::Revoked);
     }
 
@@ -1772,10 +1642,7 @@ mod tests {
             &settings(),
         )
         .unwrap();
-        let err = atlas
-            .revoke(&jwks_op(), AttemptContext::default())
-            .await
-            .unwrap_err();
+        let err = atlas.revoke(&jwks_op(), AttemptContext::default()).await.unwrap_err();
         assert_eq!(err.reason, Reason::UnsupportedApiVersion);
         assert!(
             err.message.contains("2099-01-01")
@@ -1796,10 +1663,7 @@ mod tests {
             credentials_secret_ref: LocalSecretRef {
                 name: SECRET_NAME.into(),
             },
-            api_versions: versions
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
+            api_versions: versions.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
         };
         let err = AtlasClient::new(
             &mk(&[("disableCustomerManagedx509", "2023-01-01")]),
@@ -1809,11 +1673,7 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.reason, Reason::InvalidProviderConfig);
-        assert!(
-            err.message.contains("disableCustomerManagedX509"),
-            "{}",
-            err.message
-        );
+        assert!(err.message.contains("disableCustomerManagedX509"), "{}", err.message);
         let err = AtlasClient::new(
             &mk(&[(OP_DISABLE_X509, "2023-1-1\r\nX: y")]),
             api_key(),
@@ -1822,15 +1682,7 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(err.reason, Reason::InvalidProviderConfig);
-        assert!(
-            AtlasClient::new(
-                &mk(&[(OP_GET_USER_SECURITY, "2024-08-05")]),
-                api_key(),
-                None,
-                &settings
-            )
-            .is_ok()
-        );
+        assert!(AtlasClient::new(&mk(&[(OP_GET_USER_SECURITY, "2024-08-05")]), api_key(), None, &settings).is_ok());
     }
 
     #[test]
@@ -1855,19 +1707,13 @@ mod tests {
             // An answer that echoes the credential back must not carry it into the message.
             let echo = format!("Invalid key {own_secret}");
             Mock::given(method("DELETE"))
-                .respond_with(
-                    atlas_error(403, "FORBIDDEN", &echo)
-                        .insert_header("www-authenticate", CHALLENGE),
-                )
+                .respond_with(atlas_error(403, "FORBIDDEN", &echo).insert_header("www-authenticate", CHALLENGE))
                 .mount(&server)
                 .await;
             let atlas = client(&server, creds);
             let mut texts = vec![format!("{atlas:?}")];
             for op in [jwks_op(), x509_op()] {
-                let err = atlas
-                    .revoke(&op, AttemptContext::default())
-                    .await
-                    .unwrap_err();
+                let err = atlas.revoke(&op, AttemptContext::default()).await.unwrap_err();
                 texts.push(err.to_string());
                 texts.push(format!("{err:?}"));
             }
@@ -1908,10 +1754,7 @@ mod tests {
             .expect(1)
             .mount(&server)
             .await;
-        let outcome = client(&server, service_account())
-            .dry_run(&jwks_op())
-            .await
-            .unwrap();
+        let outcome = client(&server, service_account()).dry_run(&jwks_op()).await.unwrap();
         assert_eq!(outcome.kind, OutcomeKind::DryRun);
         assert!(
             outcome
@@ -1929,11 +1772,7 @@ mod tests {
         let server = MockServer::start().await;
         mount_token(&server, "tok-1", 1).await;
         Mock::given(method("GET"))
-            .respond_with(atlas_error(
-                404,
-                "RESOURCE_NOT_FOUND",
-                "Cannot find resource.",
-            ))
+            .respond_with(atlas_error(404, "RESOURCE_NOT_FOUND", "Cannot find resource."))
             .mount(&server)
             .await;
         let err = client(&server, service_account())
@@ -1963,10 +1802,7 @@ mod tests {
                 .expect(1)
                 .mount(&server)
                 .await;
-            let outcome = client(&server, service_account())
-                .dry_run(&x509_op())
-                .await
-                .unwrap();
+            let outcome = client(&server, service_account()).dry_run(&x509_op()).await.unwrap();
             assert_eq!(outcome.kind, OutcomeKind::DryRun);
             assert!(outcome.message.contains(expected), "{}", outcome.message);
             assert!(outcome.message.contains("nothing was revoked"));
@@ -1981,9 +1817,7 @@ mod tests {
                 .and(path("/api/atlas/v2/orgs"))
                 .and(query_param("itemsPerPage", "1"))
                 .and(no_authorization)
-                .respond_with(
-                    ResponseTemplate::new(401).insert_header("www-authenticate", CHALLENGE),
-                )
+                .respond_with(ResponseTemplate::new(401).insert_header("www-authenticate", CHALLENGE))
                 .expect(1)
                 .mount(&server)
                 .await;
@@ -1993,8 +1827,7 @@ mod tests {
                 .and(header("accept", "application/vnd.atlas.2023-01-01+json"))
                 .and(digest_authorization)
                 .respond_with(if status == 200 {
-                    ResponseTemplate::new(200)
-                        .set_body_json(json!({"results": [], "totalCount": 0}))
+                    ResponseTemplate::new(200).set_body_json(json!({"results": [], "totalCount": 0}))
                 } else {
                     atlas_error(status, "X", "no").insert_header("www-authenticate", CHALLENGE)
                 })
@@ -2011,14 +1844,7 @@ mod tests {
             }
             // The digest uri covers the query string.
             let requests = server.received_requests().await.unwrap();
-            let f = digest_fields(
-                requests[1]
-                    .headers
-                    .get("authorization")
-                    .unwrap()
-                    .to_str()
-                    .unwrap(),
-            );
+            let f = digest_fields(requests[1].headers.get("authorization").unwrap().to_str().unwrap());
             assert_eq!(f["uri"], "/api/atlas/v2/orgs?itemsPerPage=1");
         }
     }
@@ -2027,20 +1853,11 @@ mod tests {
     async fn other_providers_operations_are_refused_without_a_request() {
         let server = MockServer::start().await;
         let atlas = client(&server, api_key());
-        let op = Operation::OnezoneRevokeUserTemporaryTokens {
-            user_id: "u1".into(),
-        };
-        let err = atlas
-            .revoke(&op, AttemptContext::default())
-            .await
-            .unwrap_err();
+        let op = Operation::OnezoneRevokeUserTemporaryTokens { user_id: "u1".into() };
+        let err = atlas.revoke(&op, AttemptContext::default()).await.unwrap_err();
         assert_eq!(err.class, ErrorClass::Permanent);
         assert_eq!(err.reason, Reason::UnexpectedResponse);
-        assert!(
-            err.message.contains("Atlas does not support"),
-            "{}",
-            err.message
-        );
+        assert!(err.message.contains("Atlas does not support"), "{}", err.message);
         assert!(atlas.dry_run(&op).await.is_err());
         assert!(server.received_requests().await.unwrap().is_empty());
     }
@@ -2048,9 +1865,7 @@ mod tests {
     #[test]
     fn retry_after_is_read_from_the_atlas_detail() {
         assert_eq!(
-            retry_after_in_text(
-                "Rate limit exceeded. Please retry after 55 seconds. Request capacity 10."
-            ),
+            retry_after_in_text("Rate limit exceeded. Please retry after 55 seconds. Request capacity 10."),
             Some(Duration::from_secs(55))
         );
         assert_eq!(

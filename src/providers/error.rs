@@ -123,11 +123,7 @@ impl ProviderError {
     }
 
     /// A transient error.
-    pub fn transient(
-        reason: Reason,
-        message: impl Into<String>,
-        retry_after: Option<Duration>,
-    ) -> Self {
+    pub fn transient(reason: Reason, message: impl Into<String>, retry_after: Option<Duration>) -> Self {
         Self::new(ErrorClass::Transient { retry_after }, reason, message)
     }
 
@@ -137,12 +133,7 @@ impl ProviderError {
     }
 
     /// Attach the HTTP details of the answer.
-    pub fn with_http(
-        mut self,
-        status: u16,
-        request_id: Option<String>,
-        error_code: Option<String>,
-    ) -> Self {
+    pub fn with_http(mut self, status: u16, request_id: Option<String>, error_code: Option<String>) -> Self {
         self.http_status = Some(status);
         self.request_id = request_id;
         self.error_code = error_code;
@@ -164,11 +155,7 @@ impl ProviderError {
 
     /// Classify an HTTP error status with the provider-independent rules: 5xx and 429 are
     /// transient, other 4xx permanent. `not_found` decides the reason of a 404 (providers differ).
-    pub fn from_status(
-        status: u16,
-        retry_after: Option<Duration>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn from_status(status: u16, retry_after: Option<Duration>, message: impl Into<String>) -> Self {
         let message = message.into();
         match status {
             429 => Self::transient(Reason::RateLimited, message, retry_after),
@@ -198,10 +185,7 @@ mod tests {
     #[test]
     fn statuses_are_classified_as_the_design_says() {
         for status in [500, 502, 503, 504] {
-            assert!(
-                ProviderError::from_status(status, None, "x").is_transient(),
-                "{status}"
-            );
+            assert!(ProviderError::from_status(status, None, "x").is_transient(), "{status}");
         }
         let limited = ProviderError::from_status(429, Some(Duration::from_secs(7)), "x");
         assert_eq!(limited.reason, Reason::RateLimited);

@@ -75,9 +75,7 @@ impl ProviderHttp {
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("revoker/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| {
-                ProviderError::permanent(Reason::InvalidProviderConfig, format!("HTTP client: {e}"))
-            })?;
+            .map_err(|e| ProviderError::permanent(Reason::InvalidProviderConfig, format!("HTTP client: {e}")))?;
         Ok(ProviderHttp {
             client,
             base,
@@ -140,15 +138,9 @@ impl ProviderHttp {
     }
 
     /// Plain send.
-    pub async fn send(
-        &self,
-        operation: &str,
-        request: RequestBuilder,
-    ) -> Result<Response, ProviderError> {
-        self.execute(operation, request, |r| async move {
-            r.send().await.map_err(describe)
-        })
-        .await
+    pub async fn send(&self, operation: &str, request: RequestBuilder) -> Result<Response, ProviderError> {
+        self.execute(operation, request, |r| async move { r.send().await.map_err(describe) })
+            .await
     }
 }
 
@@ -187,9 +179,7 @@ fn tls_config(ca_bundle: Option<&str>) -> Result<rustls::ClientConfig, ProviderE
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(pem) = ca_bundle {
-        let invalid = |why: String| {
-            ProviderError::permanent(Reason::InvalidProviderConfig, format!("caBundle: {why}"))
-        };
+        let invalid = |why: String| ProviderError::permanent(Reason::InvalidProviderConfig, format!("caBundle: {why}"));
         let mut reader = std::io::BufReader::new(pem.as_bytes());
         let certs = rustls_pemfile::certs(&mut reader)
             .collect::<Result<Vec<_>, _>>()

@@ -22,9 +22,7 @@ use crate::api::{INFISICAL_DEFAULT_URL, InfisicalAuthMethod, InfisicalProvider, 
 use crate::credentials::InfisicalCredentials;
 use crate::providers::error::retry_after_header;
 use crate::providers::http::{HttpSettings, ProviderHttp, describe};
-use crate::providers::{
-    AttemptContext, Operation, Outcome, OutcomeKind, Provider, ProviderError, Reason,
-};
+use crate::providers::{AttemptContext, Operation, Outcome, OutcomeKind, Provider, ProviderError, Reason};
 
 /// How long a login token is cached when Infisical states no expiry (`expiresIn` 0 or missing).
 const NO_EXPIRY_CACHE: Duration = Duration::from_secs(3600);
@@ -74,9 +72,7 @@ impl std::fmt::Debug for InfisicalClient {
         let mut s = f.debug_struct("InfisicalClient");
         s.field("http", &self.http);
         match &self.auth {
-            Auth::UniversalAuth { client_id, .. } => s
-                .field("auth", &"universalAuth")
-                .field("client_id", client_id),
+            Auth::UniversalAuth { client_id, .. } => s.field("auth", &"universalAuth").field("client_id", client_id),
             Auth::AccessToken(_) => s.field("auth", &"accessToken"),
         };
         s.finish_non_exhaustive()
@@ -143,11 +139,9 @@ impl InfisicalClient {
                 "Infisical rejected the machine identity credentials (universal auth, clientId \
                  {client_id}); check clientId/clientSecret in the Secret"
             ),
-            Auth::AccessToken(_) => {
-                "Infisical rejected the access token; check accessToken in the \
+            Auth::AccessToken(_) => "Infisical rejected the access token; check accessToken in the \
                  Secret (it may have expired or been revoked)"
-                    .to_string()
-            }
+                .to_string(),
         }
     }
 
@@ -197,11 +191,7 @@ impl InfisicalClient {
         }
     }
 
-    async fn login(
-        &self,
-        client_id: &str,
-        client_secret: &SecretString,
-    ) -> Result<CachedToken, ProviderError> {
+    async fn login(&self, client_id: &str, client_secret: &SecretString) -> Result<CachedToken, ProviderError> {
         let request = self
             .http
             .client()
@@ -265,10 +255,7 @@ impl InfisicalClient {
         F: Fn(&str) -> RequestBuilder + Send + Sync,
     {
         let bearer = self.bearer().await?;
-        let response = self
-            .http
-            .send(operation, build(bearer.token.expose_secret()))
-            .await?;
+        let response = self.http.send(operation, build(bearer.token.expose_secret())).await?;
         let mut answer = Answer::read(response, operation).await?;
         if bearer.from_cache && answer.token_rejected() {
             tracing::debug!(
@@ -278,10 +265,7 @@ impl InfisicalClient {
             );
             self.forget(&bearer.token).await;
             let fresh = self.bearer().await?;
-            let response = self
-                .http
-                .send(operation, build(fresh.token.expose_secret()))
-                .await?;
+            let response = self.http.send(operation, build(fresh.token.expose_secret())).await?;
             answer = Answer::read(response, operation).await?;
             answer.bearer = Some(fresh.token);
         } else {
@@ -387,8 +371,7 @@ impl InfisicalClient {
             || text.contains("signature")
             || text.contains("algorithm");
         let gone = !foreign
-            && (answer.status == 401
-                || (answer.status == 403 && failure.is_token_error() && text.contains("expired")));
+            && (answer.status == 401 || (answer.status == 403 && failure.is_token_error() && text.contains("expired")));
         if gone {
             if ctx.earlier_attempt {
                 return Ok(failure.outcome(
@@ -504,9 +487,7 @@ impl InfisicalClient {
         const NAME: &str = "getAuthMethod";
         let url = self.url(&[method.path_segment(), "identities", identity_id]);
         let answer = self
-            .call_authed(NAME, |token| {
-                self.http.client().get(url.clone()).bearer_auth(token)
-            })
+            .call_authed(NAME, |token| self.http.client().get(url.clone()).bearer_auth(token))
             .await?;
         let seg = method.path_segment();
         if answer.is_success() {
@@ -546,11 +527,7 @@ impl InfisicalClient {
         })
     }
 
-    async fn dry_run_client_secret(
-        &self,
-        identity_id: &str,
-        client_secret_id: &str,
-    ) -> Result<Outcome, ProviderError> {
+    async fn dry_run_client_secret(&self, identity_id: &str, client_secret_id: &str) -> Result<Outcome, ProviderError> {
         const NAME: &str = "getUniversalAuthClientSecret";
         let url = self.url(&[
             "universal-auth",
@@ -560,9 +537,7 @@ impl InfisicalClient {
             client_secret_id,
         ]);
         let answer = self
-            .call_authed(NAME, |token| {
-                self.http.client().get(url.clone()).bearer_auth(token)
-            })
+            .call_authed(NAME, |token| self.http.client().get(url.clone()).bearer_auth(token))
             .await?;
         let target = format!("client secret {client_secret_id} of identity {identity_id}");
         if answer.is_success() {
@@ -634,37 +609,27 @@ impl Provider for InfisicalClient {
 
     async fn revoke(&self, op: &Operation, ctx: AttemptContext) -> Result<Outcome, ProviderError> {
         match op {
-            Operation::InfisicalDeleteAuthMethod {
-                identity_id,
-                method,
-            } => self.delete_auth_method(op, identity_id, *method).await,
-            Operation::InfisicalRevokeToken { token, .. } => {
-                self.revoke_token(op, token, ctx).await
+            Operation::InfisicalDeleteAuthMethod { identity_id, method } => {
+                self.delete_auth_method(op, identity_id, *method).await
             }
+            Operation::InfisicalRevokeToken { token, .. } => self.revoke_token(op, token, ctx).await,
             Operation::InfisicalRevokeClientSecret {
                 identity_id,
                 client_secret_id,
-            } => {
-                self.revoke_client_secret(op, identity_id, client_secret_id)
-                    .await
-            }
+            } => self.revoke_client_secret(op, identity_id, client_secret_id).await,
             other => Err(not_infisical(other)),
         }
     }
 
     async fn dry_run(&self, op: &Operation) -> Result<Outcome, ProviderError> {
         match op {
-            Operation::InfisicalDeleteAuthMethod {
-                identity_id,
-                method,
-            } => self.dry_run_auth_method(identity_id, *method).await,
+            Operation::InfisicalDeleteAuthMethod { identity_id, method } => {
+                self.dry_run_auth_method(identity_id, *method).await
+            }
             Operation::InfisicalRevokeClientSecret {
                 identity_id,
                 client_secret_id,
-            } => {
-                self.dry_run_client_secret(identity_id, client_secret_id)
-                    .await
-            }
+            } => self.dry_run_client_secret(identity_id, client_secret_id).await,
             // Revoking a token by value needs no credentials of ours, so there is nothing to
             // check there; and the only read-only check of a token is to use it, which we don't.
             Operation::InfisicalRevokeToken { .. } => Ok(Outcome {
@@ -749,8 +714,9 @@ impl Answer {
     fn token_rejected(&self) -> bool {
         match self.status {
             401 => true,
-            403 => serde_json::from_str::<ErrorBody>(&self.body)
-                .is_ok_and(|b| b.error.as_deref() == Some("TokenError")),
+            403 => {
+                serde_json::from_str::<ErrorBody>(&self.body).is_ok_and(|b| b.error.as_deref() == Some("TokenError"))
+            }
             _ => false,
         }
     }
@@ -828,8 +794,7 @@ impl Failure {
     /// Fastify's own 404 for a route this Infisical instance does not have (`error: "Not Found"`,
     /// `message: "Route DELETE:/… not found"`), as opposed to Infisical's `NotFound` for an id.
     fn route_missing(&self) -> bool {
-        self.status == 404
-            && (self.error_code.as_deref() == Some("Not Found") || self.text.starts_with("Route "))
+        self.status == 404 && (self.error_code.as_deref() == Some("Not Found") || self.text.starts_with("Route "))
     }
 
     fn route_missing_error(&self, what: &str) -> ProviderError {
@@ -850,11 +815,7 @@ impl Failure {
     }
 
     fn error(&self, err: ProviderError) -> ProviderError {
-        err.with_http(
-            self.status,
-            self.request_id.clone(),
-            self.error_code.clone(),
-        )
+        err.with_http(self.status, self.request_id.clone(), self.error_code.clone())
     }
 
     fn outcome(&self, kind: OutcomeKind, message: String) -> Outcome {
@@ -880,21 +841,16 @@ impl Failure {
                 format!("{head}; Infisical is unavailable, retrying later"),
                 self.retry_after,
             ),
-            401 => ProviderError::permanent(
-                Reason::Unauthorized,
-                format!("{head}; {unauthorized_hint}"),
-            ),
-            403 if self.is_token_error() => ProviderError::permanent(
-                Reason::Unauthorized,
-                format!("{head}; {unauthorized_hint}"),
-            ),
+            401 => ProviderError::permanent(Reason::Unauthorized, format!("{head}; {unauthorized_hint}")),
+            403 if self.is_token_error() => {
+                ProviderError::permanent(Reason::Unauthorized, format!("{head}; {unauthorized_hint}"))
+            }
             403 if !forbidden_hint.is_empty() => {
                 ProviderError::permanent(Reason::Forbidden, format!("{head}; {forbidden_hint}"))
             }
-            400 | 422 => ProviderError::permanent(
-                Reason::BadRequest,
-                format!("{head}; Infisical rejected the request"),
-            ),
+            400 | 422 => {
+                ProviderError::permanent(Reason::BadRequest, format!("{head}; Infisical rejected the request"))
+            }
             status => ProviderError::from_status(status, None, head.to_string()),
         };
         self.error(err)
@@ -940,11 +896,7 @@ fn message_text(message: &Value) -> String {
 fn try_again_in(text: &str) -> Option<Duration> {
     let lower = text.to_ascii_lowercase();
     let rest = &lower[lower.find("try again in")? + "try again in".len()..];
-    let digits: String = rest
-        .trim_start()
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
+    let digits: String = rest.trim_start().chars().take_while(char::is_ascii_digit).collect();
     let n: u64 = digits.parse().ok()?;
     let unit = rest.trim_start()[digits.len()..].trim_start();
     if unit.starts_with("minute") {
@@ -1083,12 +1035,8 @@ mod tests {
         }
     }
 
-    const FIRST: AttemptContext = AttemptContext {
-        earlier_attempt: false,
-    };
-    const RETRY: AttemptContext = AttemptContext {
-        earlier_attempt: true,
-    };
+    const FIRST: AttemptContext = AttemptContext { earlier_attempt: false };
+    const RETRY: AttemptContext = AttemptContext { earlier_attempt: true };
 
     fn assert_no_secrets(text: &str) {
         for secret in [CLIENT_SECRET, LOGIN_TOKEN, ACCESS_TOKEN, VICTIM] {
@@ -1111,10 +1059,7 @@ mod tests {
             try_again_in("Rate limit exceeded. Please try again in 42 seconds"),
             Some(Duration::from_secs(42))
         );
-        assert_eq!(
-            try_again_in("try again in 2 minutes"),
-            Some(Duration::from_secs(120))
-        );
+        assert_eq!(try_again_in("try again in 2 minutes"), Some(Duration::from_secs(120)));
         assert_eq!(try_again_in("Rate limit exceeded"), None);
     }
 
@@ -1124,10 +1069,7 @@ mod tests {
         mount_login(&server, 1).await;
         for m in InfisicalAuthMethod::ALL {
             Mock::given(method("DELETE"))
-                .and(path(format!(
-                    "/api/v1/auth/{}/identities/{IDENTITY}",
-                    m.path_segment()
-                )))
+                .and(path(format!("/api/v1/auth/{}/identities/{IDENTITY}", m.path_segment())))
                 .and(header("authorization", format!("Bearer {LOGIN_TOKEN}")))
                 .respond_with(ResponseTemplate::new(200).set_body_json(json!({"x": {}})))
                 .expect(1)
@@ -1176,9 +1118,7 @@ mod tests {
         Mock::given(method("POST"))
             .and(path(LOGIN_PATH))
             .and(header("content-type", "application/json"))
-            .and(body_json(
-                json!({"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET}),
-            ))
+            .and(body_json(json!({"clientId": CLIENT_ID, "clientSecret": CLIENT_SECRET})))
             .respond_with(login_ok(7200))
             .expect(1)
             .mount(&server)
@@ -1207,8 +1147,7 @@ mod tests {
                 method: InfisicalAuthMethod::AzureAuth,
             })
             .collect();
-        let results =
-            futures::future::join_all(ops.iter().map(|op| client.revoke(op, FIRST))).await;
+        let results = futures::future::join_all(ops.iter().map(|op| client.revoke(op, FIRST))).await;
         for r in results {
             assert_eq!(r.unwrap().kind, OutcomeKind::Revoked);
         }
@@ -1257,11 +1196,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.reason, Reason::Unauthorized);
         assert_eq!(err.class, ErrorClass::Permanent);
-        assert!(
-            err.message.contains("check clientId/clientSecret"),
-            "{}",
-            err.message
-        );
+        assert!(err.message.contains("check clientId/clientSecret"), "{}", err.message);
     }
 
     #[tokio::test]
@@ -1335,9 +1270,7 @@ mod tests {
         let server = MockServer::start().await;
         mount_login(&server, 0).await;
         Mock::given(method("DELETE"))
-            .and(path(format!(
-                "/api/v1/auth/ldap-auth/identities/{IDENTITY}"
-            )))
+            .and(path(format!("/api/v1/auth/ldap-auth/identities/{IDENTITY}")))
             .and(header("authorization", format!("Bearer {ACCESS_TOKEN}")))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
             .expect(1)
@@ -1370,10 +1303,7 @@ mod tests {
                 format!("The identity does not have {} auth", m.short_name())
             };
             Mock::given(method("DELETE"))
-                .and(path(format!(
-                    "/api/v1/auth/{}/identities/{IDENTITY}",
-                    m.path_segment()
-                )))
+                .and(path(format!("/api/v1/auth/{}/identities/{IDENTITY}", m.path_segment())))
                 .respond_with(err_body(400, "BadRequest", json!(message)))
                 .expect(2)
                 .mount(&server)
@@ -1468,8 +1398,7 @@ mod tests {
             .and(header("content-type", "application/json"))
             .and(body_json(json!({"accessToken": VICTIM})))
             .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_json(json!({"message": "Successfully revoked access token"})),
+                ResponseTemplate::new(200).set_body_json(json!({"message": "Successfully revoked access token"})),
             )
             .expect(1)
             .mount(&server)
@@ -1493,11 +1422,7 @@ mod tests {
         for (status, error, message) in [
             (401, "UnauthorizedError", "No identity access token found"),
             (401, "UnauthorizedError", ""),
-            (
-                403,
-                "TokenError",
-                "Your token has expired. Please re-authenticate.",
-            ),
+            (403, "TokenError", "Your token has expired. Please re-authenticate."),
         ] {
             let server = MockServer::start().await;
             Mock::given(method("POST"))
@@ -1523,11 +1448,7 @@ mod tests {
     #[tokio::test]
     async fn a_foreign_or_malformed_token_fails_even_after_an_earlier_attempt() {
         for (status, error, message) in [
-            (
-                401,
-                "UnauthorizedError",
-                "Only identity access tokens can be revoked",
-            ),
+            (401, "UnauthorizedError", "Only identity access tokens can be revoked"),
             (
                 403,
                 "TokenError",
@@ -1541,10 +1462,7 @@ mod tests {
                 .respond_with(err_body(status, error, json!(message)))
                 .mount(&server)
                 .await;
-            let err = at_client(&server)
-                .revoke(&token_op(), RETRY)
-                .await
-                .unwrap_err();
+            let err = at_client(&server).revoke(&token_op(), RETRY).await.unwrap_err();
             assert_eq!(err.reason, Reason::BadRequest, "{message}");
             assert_eq!(err.class, ErrorClass::Permanent);
         }
@@ -1565,17 +1483,11 @@ mod tests {
             .expect(1)
             .mount(&server)
             .await;
-        let out = ua_client(&server)
-            .revoke(&secret_op(), FIRST)
-            .await
-            .unwrap();
+        let out = ua_client(&server).revoke(&secret_op(), FIRST).await.unwrap();
         assert_eq!(out.kind, OutcomeKind::Revoked);
         assert!(out.message.contains("cs-id-1") && out.message.contains(IDENTITY));
         let requests = server.received_requests().await.unwrap();
-        let revoke = requests
-            .iter()
-            .find(|r| r.url.path().ends_with("/revoke"))
-            .unwrap();
+        let revoke = requests.iter().find(|r| r.url.path().ends_with("/revoke")).unwrap();
         assert!(revoke.body.is_empty());
     }
 
@@ -1601,8 +1513,7 @@ mod tests {
             .await;
         Mock::given(path(format!("{base}/odd/revoke")))
             .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_json(json!({"clientSecretData": {"isClientSecretRevoked": false}})),
+                ResponseTemplate::new(200).set_body_json(json!({"clientSecretData": {"isClientSecretRevoked": false}})),
             )
             .mount(&server)
             .await;
@@ -1625,10 +1536,7 @@ mod tests {
     async fn documented_error_shapes_map_to_reason_class_code_and_request_id() {
         let server = MockServer::start().await;
         let cases: Vec<(&str, ResponseTemplate)> = vec![
-            (
-                "i401",
-                err_body(401, "UnauthorizedError", json!("Token missing")),
-            ),
+            ("i401", err_body(401, "UnauthorizedError", json!("Token missing"))),
             ("i403", {
                 ResponseTemplate::new(403).set_body_json(json!({
                     "reqId": "req-403",
@@ -1698,42 +1606,27 @@ mod tests {
         };
 
         let e = run("i401").await;
-        assert_eq!(
-            (e.reason, e.class),
-            (Reason::Unauthorized, ErrorClass::Permanent)
-        );
+        assert_eq!((e.reason, e.class), (Reason::Unauthorized, ErrorClass::Permanent));
         assert_eq!(e.error_code.as_deref(), Some("UnauthorizedError"));
         assert_eq!(e.request_id.as_deref(), Some("req-401"));
         assert!(
-            e.message
-                .contains("check clientId/clientSecret or accessToken")
-                || e.message.contains("check accessToken"),
+            e.message.contains("check clientId/clientSecret or accessToken") || e.message.contains("check accessToken"),
             "{}",
             e.message
         );
 
         let e = run("i403").await;
-        assert_eq!(
-            (e.reason, e.class),
-            (Reason::Forbidden, ErrorClass::Permanent)
-        );
+        assert_eq!((e.reason, e.class), (Reason::Forbidden, ErrorClass::Permanent));
         assert_eq!(e.error_code.as_deref(), Some("PermissionDenied"));
         assert_eq!(e.request_id.as_deref(), Some("req-403"));
-        assert!(
-            e.message.contains("permission to edit Identities"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("permission to edit Identities"), "{}", e.message);
 
         let e = run("i403t").await;
         assert_eq!(e.reason, Reason::Unauthorized);
         assert_eq!(e.error_code.as_deref(), Some("TokenError"));
 
         let e = run("i422").await;
-        assert_eq!(
-            (e.reason, e.class),
-            (Reason::BadRequest, ErrorClass::Permanent)
-        );
+        assert_eq!((e.reason, e.class), (Reason::BadRequest, ErrorClass::Permanent));
         assert_eq!(e.error_code.as_deref(), Some("ValidationFailure"));
         assert!(e.message.contains("identityId: Required"), "{}", e.message);
 
@@ -1764,13 +1657,7 @@ mod tests {
 
     #[tokio::test]
     async fn login_failures_are_permanent_unauthorized_and_overload_is_transient() {
-        for (status, permanent) in [
-            (401, true),
-            (400, true),
-            (403, true),
-            (429, false),
-            (503, false),
-        ] {
+        for (status, permanent) in [(401, true), (400, true), (403, true), (429, false), (503, false)] {
             let server = MockServer::start().await;
             Mock::given(method("POST"))
                 .and(path(LOGIN_PATH))
@@ -1805,13 +1692,9 @@ mod tests {
         let server = MockServer::start().await;
         mount_login(&server, 1).await;
         Mock::given(method("GET"))
-            .and(path(format!(
-                "/api/v1/auth/azure-auth/identities/{IDENTITY}"
-            )))
+            .and(path(format!("/api/v1/auth/azure-auth/identities/{IDENTITY}")))
             .and(header("authorization", format!("Bearer {LOGIN_TOKEN}")))
-            .respond_with(
-                ResponseTemplate::new(200).set_body_json(json!({"identityAzureAuth": {}})),
-            )
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"identityAzureAuth": {}})))
             .expect(1)
             .mount(&server)
             .await;
@@ -1827,11 +1710,7 @@ mod tests {
             .await;
         Mock::given(method("GET"))
             .and(path("/api/v1/auth/aws-auth/identities/nope"))
-            .respond_with(err_body(
-                404,
-                "NotFound",
-                json!("Failed to find identity with ID nope"),
-            ))
+            .respond_with(err_body(404, "NotFound", json!("Failed to find identity with ID nope")))
             .expect(1)
             .mount(&server)
             .await;
@@ -1841,15 +1720,8 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(out.kind, OutcomeKind::DryRun);
-        assert!(
-            out.message.contains("would delete azure-auth"),
-            "{}",
-            out.message
-        );
-        let out = client
-            .dry_run(&delete_op(InfisicalAuthMethod::GcpAuth))
-            .await
-            .unwrap();
+        assert!(out.message.contains("would delete azure-auth"), "{}", out.message);
+        let out = client.dry_run(&delete_op(InfisicalAuthMethod::GcpAuth)).await.unwrap();
         assert_eq!(out.kind, OutcomeKind::DryRun);
         assert!(out.message.contains("already removed"), "{}", out.message);
         let err = client
@@ -1873,16 +1745,14 @@ mod tests {
             .and(path(format!("{base}/live")))
             .and(header("authorization", format!("Bearer {ACCESS_TOKEN}")))
             .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_json(json!({"clientSecretData": {"isClientSecretRevoked": false}})),
+                ResponseTemplate::new(200).set_body_json(json!({"clientSecretData": {"isClientSecretRevoked": false}})),
             )
             .mount(&server)
             .await;
         Mock::given(method("GET"))
             .and(path(format!("{base}/dead")))
             .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_json(json!({"clientSecretData": {"isClientSecretRevoked": true}})),
+                ResponseTemplate::new(200).set_body_json(json!({"clientSecretData": {"isClientSecretRevoked": true}})),
             )
             .mount(&server)
             .await;
@@ -1934,14 +1804,7 @@ mod tests {
 
         // The client secret, echoed by a failed login.
         let server = MockServer::start().await;
-        echoing(
-            &server,
-            "POST",
-            LOGIN_PATH,
-            401,
-            format!("bad {CLIENT_SECRET}"),
-        )
-        .await;
+        echoing(&server, "POST", LOGIN_PATH, 401, format!("bad {CLIENT_SECRET}")).await;
         let client = ua_client(&server);
         let err = client
             .revoke(&delete_op(InfisicalAuthMethod::AzureAuth), FIRST)
@@ -1961,14 +1824,7 @@ mod tests {
         // The cached login token, echoed by a 403.
         let server = MockServer::start().await;
         mount_login(&server, 1).await;
-        echoing(
-            &server,
-            "DELETE",
-            &delete_path,
-            403,
-            format!("no {LOGIN_TOKEN}"),
-        )
-        .await;
+        echoing(&server, "DELETE", &delete_path, 403, format!("no {LOGIN_TOKEN}")).await;
         let client = ua_client(&server);
         let err = client
             .revoke(&delete_op(InfisicalAuthMethod::AzureAuth), FIRST)
@@ -1980,14 +1836,7 @@ mod tests {
 
         // The given access token, echoed by a 401.
         let server = MockServer::start().await;
-        echoing(
-            &server,
-            "DELETE",
-            &delete_path,
-            401,
-            format!("no {ACCESS_TOKEN}"),
-        )
-        .await;
+        echoing(&server, "DELETE", &delete_path, 401, format!("no {ACCESS_TOKEN}")).await;
         let client = at_client(&server);
         let err = client
             .revoke(&delete_op(InfisicalAuthMethod::AzureAuth), FIRST)
@@ -2023,8 +1872,7 @@ mod tests {
     #[tokio::test]
     async fn a_host_off_the_allow_list_is_refused_and_other_providers_ops_are_rejected() {
         let server = MockServer::start().await;
-        let err = InfisicalClient::new(&config(&server), ua(), None, &HttpSettings::default())
-            .unwrap_err();
+        let err = InfisicalClient::new(&config(&server), ua(), None, &HttpSettings::default()).unwrap_err();
         assert_eq!(err.reason, Reason::HostNotAllowed);
         let err = at_client(&server)
             .revoke(&Operation::OnezoneRevokeCurrentUserTemporaryTokens, FIRST)

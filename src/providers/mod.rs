@@ -74,9 +74,7 @@ impl Operation {
     /// The provider this operation belongs to.
     pub fn provider_type(&self) -> ProviderType {
         match self {
-            Operation::AtlasRevokeJwks { .. } | Operation::AtlasDisableX509 { .. } => {
-                ProviderType::Atlas
-            }
+            Operation::AtlasRevokeJwks { .. } | Operation::AtlasDisableX509 { .. } => ProviderType::Atlas,
             Operation::InfisicalDeleteAuthMethod { .. }
             | Operation::InfisicalRevokeToken { .. }
             | Operation::InfisicalRevokeClientSecret { .. } => ProviderType::Infisical,
@@ -94,12 +92,8 @@ impl Operation {
             Operation::InfisicalDeleteAuthMethod { .. } => "deleteAuthMethod",
             Operation::InfisicalRevokeToken { .. } => "revokeIdentityAccessToken",
             Operation::InfisicalRevokeClientSecret { .. } => "revokeUniversalAuthClientSecret",
-            Operation::OnezoneRevokeUserTemporaryTokens { .. } => {
-                "revoke_all_temporary_tokens_of_user"
-            }
-            Operation::OnezoneRevokeCurrentUserTemporaryTokens => {
-                "revoke_all_temporary_tokens_of_current_user"
-            }
+            Operation::OnezoneRevokeUserTemporaryTokens { .. } => "revoke_all_temporary_tokens_of_user",
+            Operation::OnezoneRevokeCurrentUserTemporaryTokens => "revoke_all_temporary_tokens_of_current_user",
             Operation::OnezoneRevokeNamedToken {
                 action: NamedTokenAction::Revoke,
                 ..
@@ -118,17 +112,12 @@ impl Operation {
                 federation_settings_id,
                 identity_provider_id,
             } => {
-                format!(
-                    "JWKS of identity provider {identity_provider_id} (federation {federation_settings_id})"
-                )
+                format!("JWKS of identity provider {identity_provider_id} (federation {federation_settings_id})")
             }
             Operation::AtlasDisableX509 { group_id } => {
                 format!("customer-managed X.509 of project {group_id}")
             }
-            Operation::InfisicalDeleteAuthMethod {
-                identity_id,
-                method,
-            } => {
+            Operation::InfisicalDeleteAuthMethod { identity_id, method } => {
                 format!("{} of identity {identity_id}", method.path_segment())
             }
             Operation::InfisicalRevokeToken { token, token_auth } => {
@@ -148,9 +137,7 @@ impl Operation {
             Operation::OnezoneRevokeUserTemporaryTokens { user_id } => {
                 format!("temporary tokens of user {user_id}")
             }
-            Operation::OnezoneRevokeCurrentUserTemporaryTokens => {
-                "temporary tokens of the current user".to_string()
-            }
+            Operation::OnezoneRevokeCurrentUserTemporaryTokens => "temporary tokens of the current user".to_string(),
             Operation::OnezoneRevokeNamedToken { token_id, .. } => {
                 format!("named token {token_id}")
             }

@@ -18,9 +18,7 @@ use crate::api::{NamedTokenAction, OnezoneProvider, ProviderType};
 use crate::credentials::OnezoneCredentials;
 use crate::providers::error::retry_after_header;
 use crate::providers::http::{HttpSettings, ProviderHttp, describe};
-use crate::providers::{
-    AttemptContext, Operation, Outcome, OutcomeKind, Provider, ProviderError, Reason,
-};
+use crate::providers::{AttemptContext, Operation, Outcome, OutcomeKind, Provider, ProviderError, Reason};
 
 /// Longest provider text copied into a message.
 const MAX_PROVIDER_TEXT: usize = 300;
@@ -30,7 +28,8 @@ const NOT_FOUND_ID: &str = "notFound";
 const UNAUTHORIZED_HINT: &str = "Onezone rejected the token (invalid, expired or revoked); check \
 the key token in the credentials Secret";
 /// What a 403 on another user's tokens means.
-const MANAGE_HINT: &str = "revoking another user's tokens needs the oz_tokens_manage privilege (a user may revoke only their own tokens)";
+const MANAGE_HINT: &str =
+    "revoking another user's tokens needs the oz_tokens_manage privilege (a user may revoke only their own tokens)";
 /// What a 403 on a named token means.
 const NAMED_HINT: &str = "revoking or deleting another user's named token needs the \
 oz_tokens_manage privilege (a user may change only their own named tokens)";
@@ -88,11 +87,7 @@ impl OnezoneClient {
         Ok(request.header("x-auth-token", value))
     }
 
-    async fn call(
-        &self,
-        operation: &str,
-        request: RequestBuilder,
-    ) -> Result<Answer, ProviderError> {
+    async fn call(&self, operation: &str, request: RequestBuilder) -> Result<Answer, ProviderError> {
         let request = self.authed(request)?;
         let response = self.http.send(operation, request).await?;
         Answer::read(response, operation).await
@@ -102,11 +97,7 @@ impl OnezoneClient {
         Failure::new(answer, &self.token)
     }
 
-    async fn revoke_user_temporary(
-        &self,
-        op: &Operation,
-        user_id: &str,
-    ) -> Result<Outcome, ProviderError> {
+    async fn revoke_user_temporary(&self, op: &Operation, user_id: &str) -> Result<Outcome, ProviderError> {
         let url = self.url(&["users", user_id, "tokens", "temporary"]);
         let answer = self.call(op.name(), self.http.client().delete(url)).await?;
         if answer.is_success() {
@@ -130,10 +121,7 @@ impl OnezoneClient {
         })
     }
 
-    async fn revoke_current_user_temporary(
-        &self,
-        op: &Operation,
-    ) -> Result<Outcome, ProviderError> {
+    async fn revoke_current_user_temporary(&self, op: &Operation) -> Result<Outcome, ProviderError> {
         let url = self.url(&["user", "tokens", "temporary"]);
         let answer = self.call(op.name(), self.http.client().delete(url)).await?;
         if answer.is_success() {
@@ -167,11 +155,7 @@ impl OnezoneClient {
     ) -> Result<Outcome, ProviderError> {
         let url = self.url(&["tokens", "named", token_id]);
         let request = match action {
-            NamedTokenAction::Revoke => self
-                .http
-                .client()
-                .patch(url)
-                .json(&json!({ "revoked": true })),
+            NamedTokenAction::Revoke => self.http.client().patch(url).json(&json!({ "revoked": true })),
             NamedTokenAction::Delete => self.http.client().delete(url),
         };
         let answer = self.call(op.name(), request).await?;
@@ -180,10 +164,7 @@ impl OnezoneClient {
                 NamedTokenAction::Revoke => "revoked",
                 NamedTokenAction::Delete => "deleted",
             };
-            return Ok(answer.outcome(
-                OutcomeKind::Revoked,
-                format!("{done} named token {token_id}"),
-            ));
+            return Ok(answer.outcome(OutcomeKind::Revoked, format!("{done} named token {token_id}")));
         }
         let failure = self.failure(&answer);
         let what = format!("{}: {}", op.name(), op.target());
@@ -251,11 +232,7 @@ impl OnezoneClient {
     }
 
     /// GET `/user`: the current user's id, or a classified error.
-    async fn current_user(
-        &self,
-        operation: &str,
-        what: &str,
-    ) -> Result<(Answer, String), ProviderError> {
+    async fn current_user(&self, operation: &str, what: &str) -> Result<(Answer, String), ProviderError> {
         let answer = self
             .call(operation, self.http.client().get(self.url(&["user"])))
             .await?;
@@ -279,11 +256,7 @@ impl OnezoneClient {
         })
     }
 
-    async fn dry_run_named(
-        &self,
-        token_id: &str,
-        action: NamedTokenAction,
-    ) -> Result<Outcome, ProviderError> {
+    async fn dry_run_named(&self, token_id: &str, action: NamedTokenAction) -> Result<Outcome, ProviderError> {
         const NAME: &str = "get_named_token";
         let url = self.url(&["tokens", "named", token_id]);
         let answer = self.call(NAME, self.http.client().get(url)).await?;
@@ -346,12 +319,8 @@ impl Provider for OnezoneClient {
 
     async fn revoke(&self, op: &Operation, ctx: AttemptContext) -> Result<Outcome, ProviderError> {
         match op {
-            Operation::OnezoneRevokeUserTemporaryTokens { user_id } => {
-                self.revoke_user_temporary(op, user_id).await
-            }
-            Operation::OnezoneRevokeCurrentUserTemporaryTokens => {
-                self.revoke_current_user_temporary(op).await
-            }
+            Operation::OnezoneRevokeUserTemporaryTokens { user_id } => self.revoke_user_temporary(op, user_id).await,
+            Operation::OnezoneRevokeCurrentUserTemporaryTokens => self.revoke_current_user_temporary(op).await,
             Operation::OnezoneRevokeNamedToken { token_id, action } => {
                 self.revoke_named(op, token_id, *action, ctx).await
             }
@@ -361,9 +330,7 @@ impl Provider for OnezoneClient {
 
     async fn dry_run(&self, op: &Operation) -> Result<Outcome, ProviderError> {
         match op {
-            Operation::OnezoneRevokeUserTemporaryTokens { user_id } => {
-                self.dry_run_user(user_id).await
-            }
+            Operation::OnezoneRevokeUserTemporaryTokens { user_id } => self.dry_run_user(user_id).await,
             Operation::OnezoneRevokeCurrentUserTemporaryTokens => {
                 let what = "dry run of revoking the temporary tokens of the current user";
                 let (answer, user) = self.current_user("get_current_user", what).await?;
@@ -377,9 +344,7 @@ impl Provider for OnezoneClient {
                     format!("would revoke all temporary tokens of {who}"),
                 ))
             }
-            Operation::OnezoneRevokeNamedToken { token_id, action } => {
-                self.dry_run_named(token_id, *action).await
-            }
+            Operation::OnezoneRevokeNamedToken { token_id, action } => self.dry_run_named(token_id, *action).await,
             other => Err(not_onezone(other)),
         }
     }
@@ -520,10 +485,7 @@ impl Failure {
     fn generic(&self, what: &str, forbidden_hint: &str) -> ProviderError {
         let head = format!("{what}: Onezone answered {}", self.summary());
         let err = match self.status {
-            401 => ProviderError::permanent(
-                Reason::Unauthorized,
-                format!("{head}; {UNAUTHORIZED_HINT}"),
-            ),
+            401 => ProviderError::permanent(Reason::Unauthorized, format!("{head}; {UNAUTHORIZED_HINT}")),
             403 => ProviderError::permanent(Reason::Forbidden, format!("{head}; {forbidden_hint}")),
             429 => ProviderError::transient(
                 Reason::RateLimited,
@@ -535,10 +497,7 @@ impl Failure {
                 format!("{head}; Onezone is unavailable, retrying later"),
                 self.retry_after,
             ),
-            400 => ProviderError::permanent(
-                Reason::BadRequest,
-                format!("{head}; Onezone rejected the request"),
-            ),
+            400 => ProviderError::permanent(Reason::BadRequest, format!("{head}; Onezone rejected the request")),
             status => ProviderError::from_status(status, None, head),
         };
         self.error(err)
@@ -577,12 +536,8 @@ mod tests {
     const TOKEN: &str = "MDAxY2xvY2F0aW9uIG9uZXpvbmUK-SECRET-TOKEN";
     const USER: &str = "c26bab23d12f7389c3c311caf9c15902";
     const NAMED: &str = "2b5d0dd5aa6443a69277b5ce0544fec2";
-    const FIRST: AttemptContext = AttemptContext {
-        earlier_attempt: false,
-    };
-    const RETRY: AttemptContext = AttemptContext {
-        earlier_attempt: true,
-    };
+    const FIRST: AttemptContext = AttemptContext { earlier_attempt: false };
+    const RETRY: AttemptContext = AttemptContext { earlier_attempt: true };
 
     fn settings() -> HttpSettings {
         HttpSettings {
@@ -600,9 +555,7 @@ mod tests {
                     name: "onezone-creds".into(),
                 },
             },
-            OnezoneCredentials {
-                token: TOKEN.into(),
-            },
+            OnezoneCredentials { token: TOKEN.into() },
             None,
             &settings(),
         )
@@ -610,8 +563,7 @@ mod tests {
     }
 
     fn oz_error(status: u16, id: &str, description: &str) -> ResponseTemplate {
-        ResponseTemplate::new(status)
-            .set_body_json(json!({"error": {"id": id, "description": description}}))
+        ResponseTemplate::new(status).set_body_json(json!({"error": {"id": id, "description": description}}))
     }
 
     fn named(action: NamedTokenAction) -> Operation {
@@ -630,10 +582,7 @@ mod tests {
         let mut requests = server.received_requests().await.unwrap();
         assert_eq!(requests.len(), 1, "exactly one request");
         let r = requests.remove(0);
-        assert_eq!(
-            r.headers.get("x-auth-token").and_then(|v| v.to_str().ok()),
-            Some(TOKEN)
-        );
+        assert_eq!(r.headers.get("x-auth-token").and_then(|v| v.to_str().ok()), Some(TOKEN));
         assert!(r.headers.get("authorization").is_none());
         r
     }
@@ -642,9 +591,7 @@ mod tests {
     async fn revoke_user_temporary_tokens_sends_the_exact_request() {
         let server = MockServer::start().await;
         Mock::given(method("DELETE"))
-            .and(path(format!(
-                "/api/v3/onezone/users/{USER}/tokens/temporary"
-            )))
+            .and(path(format!("/api/v3/onezone/users/{USER}/tokens/temporary")))
             .and(header("x-auth-token", TOKEN))
             .respond_with(ResponseTemplate::new(204))
             .expect(1)
@@ -721,11 +668,7 @@ mod tests {
     async fn named_token_404_is_already_revoked_only_after_an_earlier_attempt() {
         let server = MockServer::start().await;
         Mock::given(path(format!("/api/v3/onezone/tokens/named/{NAMED}")))
-            .respond_with(oz_error(
-                404,
-                "notFound",
-                "The resource could not be found.",
-            ))
+            .respond_with(oz_error(404, "notFound", "The resource could not be found."))
             .mount(&server)
             .await;
         let client = client(&server);
@@ -765,11 +708,7 @@ mod tests {
     async fn unknown_user_404_is_target_not_found_on_every_attempt() {
         let server = MockServer::start().await;
         Mock::given(method("DELETE"))
-            .respond_with(oz_error(
-                404,
-                "notFound",
-                "The resource could not be found.",
-            ))
+            .respond_with(oz_error(404, "notFound", "The resource could not be found."))
             .mount(&server)
             .await;
         let client = client(&server);
@@ -805,24 +744,13 @@ mod tests {
             ),
             (
                 "u400",
-                oz_error(
-                    400,
-                    "badValueString",
-                    "Bad value: provided \"id\" must be a string.",
-                ),
+                oz_error(400, "badValueString", "Bad value: provided \"id\" must be a string."),
             ),
             (
                 "u500",
-                oz_error(
-                    500,
-                    "internalServerError",
-                    "The server has encountered an error.",
-                ),
+                oz_error(500, "internalServerError", "The server has encountered an error."),
             ),
-            (
-                "u503",
-                ResponseTemplate::new(503).insert_header("retry-after", "9"),
-            ),
+            ("u503", ResponseTemplate::new(503).insert_header("retry-after", "9")),
             (
                 "u429",
                 oz_error(429, "tooManyRequests", "slow down").insert_header("retry-after", "5"),
@@ -842,22 +770,12 @@ mod tests {
         };
 
         let e = run("u401").await;
-        assert_eq!(
-            (e.reason, e.class),
-            (Reason::Unauthorized, ErrorClass::Permanent)
-        );
+        assert_eq!((e.reason, e.class), (Reason::Unauthorized, ErrorClass::Permanent));
         assert_eq!(e.error_code.as_deref(), Some("unauthorized"));
-        assert!(
-            e.message.contains("invalid, expired or revoked"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("invalid, expired or revoked"), "{}", e.message);
 
         let e = run("u403").await;
-        assert_eq!(
-            (e.reason, e.class),
-            (Reason::Forbidden, ErrorClass::Permanent)
-        );
+        assert_eq!((e.reason, e.class), (Reason::Forbidden, ErrorClass::Permanent));
         assert_eq!(e.error_code.as_deref(), Some("forbidden"));
         assert!(
             e.message
@@ -867,10 +785,7 @@ mod tests {
         );
 
         let e = run("u400").await;
-        assert_eq!(
-            (e.reason, e.class),
-            (Reason::BadRequest, ErrorClass::Permanent)
-        );
+        assert_eq!((e.reason, e.class), (Reason::BadRequest, ErrorClass::Permanent));
         assert_eq!(e.error_code.as_deref(), Some("badValueString"));
 
         let e = run("u500").await;
@@ -881,11 +796,7 @@ mod tests {
         let e = run("u503").await;
         assert_eq!(e.reason, Reason::ProviderUnavailable);
         assert_eq!(e.retry_after(), Some(Duration::from_secs(9)));
-        assert!(
-            e.message.contains("not Onezone's error JSON"),
-            "{}",
-            e.message
-        );
+        assert!(e.message.contains("not Onezone's error JSON"), "{}", e.message);
 
         let e = run("u429").await;
         assert_eq!(e.reason, Reason::RateLimited);
@@ -916,9 +827,7 @@ mod tests {
     async fn dry_runs_only_read() {
         let server = MockServer::start().await;
         Mock::given(method("GET"))
-            .and(path(format!(
-                "/api/v3/onezone/users/{USER}/tokens/temporary"
-            )))
+            .and(path(format!("/api/v3/onezone/users/{USER}/tokens/temporary")))
             .and(header("x-auth-token", TOKEN))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({"generation": 3})))
             .expect(1)
@@ -926,29 +835,21 @@ mod tests {
             .await;
         Mock::given(method("GET"))
             .and(path("/api/v3/onezone/users/nobody/tokens/temporary"))
-            .respond_with(oz_error(
-                404,
-                "notFound",
-                "The resource could not be found.",
-            ))
+            .respond_with(oz_error(404, "notFound", "The resource could not be found."))
             .expect(1)
             .mount(&server)
             .await;
         Mock::given(method("GET"))
             .and(path("/api/v3/onezone/user"))
             .and(header("x-auth-token", TOKEN))
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_json(json!({"userId": USER, "fullName": "Ada"})),
-            )
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"userId": USER, "fullName": "Ada"})))
             .expect(1)
             .mount(&server)
             .await;
         Mock::given(method("GET"))
             .and(path(format!("/api/v3/onezone/tokens/named/{NAMED}")))
             .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_json(json!({"id": NAMED, "name": "ci", "revoked": false})),
+                ResponseTemplate::new(200).set_body_json(json!({"id": NAMED, "name": "ci", "revoked": false})),
             )
             .expect(1)
             .mount(&server)
@@ -956,19 +857,14 @@ mod tests {
         Mock::given(method("GET"))
             .and(path("/api/v3/onezone/tokens/named/old"))
             .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_json(json!({"id": "old", "name": "old", "revoked": true})),
+                ResponseTemplate::new(200).set_body_json(json!({"id": "old", "name": "old", "revoked": true})),
             )
             .expect(2)
             .mount(&server)
             .await;
         Mock::given(method("GET"))
             .and(path("/api/v3/onezone/tokens/named/missing"))
-            .respond_with(oz_error(
-                404,
-                "notFound",
-                "The resource could not be found.",
-            ))
+            .respond_with(oz_error(404, "notFound", "The resource could not be found."))
             .expect(1)
             .mount(&server)
             .await;
@@ -990,33 +886,17 @@ mod tests {
         assert_eq!(out.kind, OutcomeKind::DryRun);
         assert!(out.message.contains(USER), "{}", out.message);
 
-        let out = client
-            .dry_run(&named(NamedTokenAction::Revoke))
-            .await
-            .unwrap();
-        assert_eq!(
-            out.message,
-            format!("would revoke named token {NAMED} (\"ci\")")
-        );
+        let out = client.dry_run(&named(NamedTokenAction::Revoke)).await.unwrap();
+        assert_eq!(out.message, format!("would revoke named token {NAMED} (\"ci\")"));
         let old = |action| Operation::OnezoneRevokeNamedToken {
             token_id: "old".into(),
             action,
         };
-        let out = client
-            .dry_run(&old(NamedTokenAction::Revoke))
-            .await
-            .unwrap();
+        let out = client.dry_run(&old(NamedTokenAction::Revoke)).await.unwrap();
         assert!(out.message.contains("already revoked"), "{}", out.message);
         assert!(out.message.contains("change nothing"), "{}", out.message);
-        let out = client
-            .dry_run(&old(NamedTokenAction::Delete))
-            .await
-            .unwrap();
-        assert!(
-            out.message.contains("already revoked; would delete"),
-            "{}",
-            out.message
-        );
+        let out = client.dry_run(&old(NamedTokenAction::Delete)).await.unwrap();
+        assert!(out.message.contains("already revoked; would delete"), "{}", out.message);
         let err = client
             .dry_run(&Operation::OnezoneRevokeNamedToken {
                 token_id: "missing".into(),
@@ -1045,11 +925,7 @@ mod tests {
 
         let server = MockServer::start().await;
         Mock::given(method("GET"))
-            .respond_with(oz_error(
-                401,
-                "unauthorized",
-                "You must authenticate yourself",
-            ))
+            .respond_with(oz_error(401, "unauthorized", "You must authenticate yourself"))
             .mount(&server)
             .await;
         let err = client(&server).check_credentials().await.unwrap_err();
@@ -1084,9 +960,7 @@ mod tests {
             };
             assert!(!text.contains(TOKEN), "token leaked in: {text}");
         }
-        let creds = OnezoneCredentials {
-            token: TOKEN.into(),
-        };
+        let creds = OnezoneCredentials { token: TOKEN.into() };
         assert!(!format!("{creds:?}").contains(TOKEN));
     }
 
@@ -1098,9 +972,7 @@ mod tests {
                 base_url: server.uri(),
                 credentials_secret_ref: LocalSecretRef { name: "c".into() },
             },
-            OnezoneCredentials {
-                token: TOKEN.into(),
-            },
+            OnezoneCredentials { token: TOKEN.into() },
             None,
             &HttpSettings::default(),
         )

@@ -25,19 +25,20 @@ pub const ALL: &[(&str, TestFn)] = &[
     case!(ttl_deletes_finished_revocations),
     case!(host_not_on_allow_list_gets_nothing),
     case!(provider_cannot_read_a_secret_of_another_namespace),
+    case!(cluster_provider_serves_only_selected_namespaces),
     case!(operator_rbac_is_least_privilege),
     case!(crash_mid_run_repeats_at_most_once_and_never_after_success),
     case!(leader_election_lets_one_replica_act_and_hands_over),
 ];
 
 const WAIT: Duration = Duration::from_secs(60);
-const JWKS_PATH: &str = "/api/atlas/v2/federationSettings/55fa922fb343282757d9554e/identityProviders/32b6e34b3d91647abb20e7b8/jwks";
+const JWKS_PATH: &str =
+    "/api/atlas/v2/federationSettings/55fa922fb343282757d9554e/identityProviders/32b6e34b3d91647abb20e7b8/jwks";
 const X509_PATH: &str = "/api/atlas/v2/groups/32b6e34b3d91647abb20e7b9/userSecurity/customerX509";
 const AZURE_PATH: &str = "/api/v1/auth/azure-auth/identities/8d5f6a1e-1c2b-4d3e-8f9a-0b1c2d3e4f5a";
 const TOKEN_REVOKE_PATH: &str = "/api/v1/auth/token/revoke";
 const CLIENT_SECRET_PATH: &str = "/api/v1/auth/universal-auth/identities/8d5f6a1e-1c2b-4d3e-8f9a-0b1c2d3e4f5a/client-secrets/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d/revoke";
-const OZ_USER_PATH: &str =
-    "/api/v3/onezone/users/9a8b7c6d5e4f30211203f4e5d6c7b8a9/tokens/temporary";
+const OZ_USER_PATH: &str = "/api/v3/onezone/users/9a8b7c6d5e4f30211203f4e5d6c7b8a9/tokens/temporary";
 const OZ_SELF_PATH: &str = "/api/v3/onezone/user/tokens/temporary";
 const OZ_NAMED_PATH: &str = "/api/v3/onezone/tokens/named/2b5d0dd5aa6443a69277b5ce0544fec2";
 
@@ -46,14 +47,12 @@ fn ensure(cond: bool, msg: impl Into<String>) -> Result<()> {
 }
 
 fn example(name: &str) -> Result<String> {
-    std::fs::read_to_string(format!("{ROOT}/examples/{name}"))
-        .map_err(|e| format!("examples/{name}: {e}"))
+    std::fs::read_to_string(format!("{ROOT}/examples/{name}")).map_err(|e| format!("examples/{name}: {e}"))
 }
 
 /// examples/providers.yaml pointed at this run's simulator.
 fn providers(env: &Env) -> Result<String> {
-    Ok(example("providers.yaml")?
-        .replace("127.0.0.1:18080", &format!("127.0.0.1:{}", env.sim.port)))
+    Ok(example("providers.yaml")?.replace("127.0.0.1:18080", &format!("127.0.0.1:{}", env.sim.port)))
 }
 
 /// A namespace with the example providers and Secrets.
@@ -154,36 +153,20 @@ async fn every_operation_succeeds_with_exactly_one_revoking_call(env: &mut Env) 
         env.apply(&ns, &example(&format!("revocations/{file}"))?)?;
     }
     for (_, what, method, path, expected_calls) in &cases {
-        sh(env.kubectl().args([
-            "wait",
-            "--for=condition=Succeeded",
-            "--timeout=90s",
-            "-n",
-            &ns,
-            what,
-        ]))
+        sh(env
+            .kubectl()
+            .args(["wait", "--for=condition=Succeeded", "--timeout=90s", "-n", &ns, what]))
         .map_err(|e| {
             format!(
                 "kubectl wait {what}: {e}; status: {}",
-                env.get_json(&ns, what)
-                    .map(|o| o["status"].clone())
-                    .unwrap_or_default()
+                env.get_json(&ns, what).map(|o| o["status"].clone()).unwrap_or_default()
             )
         })?;
         let obj = env.get_json(&ns, what)?;
         let s = &obj["status"];
-        ensure(
-            s["phase"] == "Succeeded",
-            format!("{what}: phase {}", s["phase"]),
-        )?;
-        ensure(
-            s["attempts"] == 1,
-            format!("{what}: attempts {}", s["attempts"]),
-        )?;
-        ensure(
-            reason(&obj) == "Revoked",
-            format!("{what}: reason {}", reason(&obj)),
-        )?;
+        ensure(s["phase"] == "Succeeded", format!("{what}: phase {}", s["phase"]))?;
+        ensure(s["attempts"] == 1, format!("{what}: attempts {}", s["attempts"]))?;
+        ensure(reason(&obj) == "Revoked", format!("{what}: reason {}", reason(&obj)))?;
         ensure(
             s["observedGeneration"] == obj["metadata"]["generation"],
             format!("{what}: observedGeneration {}", s["observedGeneration"]),
@@ -196,10 +179,7 @@ async fn every_operation_succeeds_with_exactly_one_revoking_call(env: &mut Env) 
             "message",
             "providerType",
         ] {
-            ensure(
-                !s[field].is_null(),
-                format!("{what}: status.{field} missing: {s}"),
-            )?;
+            ensure(!s[field].is_null(), format!("{what}: status.{field} missing: {s}"))?;
         }
         ensure(
             s["providerResult"]["httpStatus"]
@@ -247,11 +227,27 @@ async fn every_operation_succeeds_with_exactly_one_revoking_call(env: &mut Env) 
     tokio::time::sleep(Duration::from_secs(3)).await;
     for (_, what, method, path, expected_calls) in &cases {
         let calls = env.sim.succeeded(method, path).await?;
+        ensure(calls == *expected_calls, format!("{what}: repeated: {calls} calls"))?;
+    }
+    let metrics = env
+        .sim_http_get(&format!("http://127.0.0.1:{}/metrics", env.metrics_port))
+        .await?;
+    for series in [
+        r#"revoker_revocations_total{kind="JwksRevocation",provider="atlas",result="succeeded"}"#,
+        r#"revoker_revocations_total{kind="TokenRevocation",provider="onezone",result="succeeded"}"#,
+        r#"revoker_provider_request_duration_seconds_count{provider="atlas",operation="revokeJwksFromIdentityProvider",status="204"}"#,
+    ] {
+        let sample: Vec<&str> = metrics.lines().filter(|l| l.contains("atlas")).take(5).collect();
         ensure(
-            calls == *expected_calls,
-            format!("{what}: repeated: {calls} calls"),
+            metrics.contains(series),
+            format!("/metrics lacks {series}; atlas lines: {sample:#?}"),
         )?;
     }
+    for path in ["healthz", "readyz"] {
+        env.sim_http_get(&format!("http://127.0.0.1:{}/{path}", env.metrics_port))
+            .await?;
+    }
+    ensure(!metrics.contains("sim-"), "a credential value leaked into /metrics")?;
     let log = env.operator_log();
     for secret in [
         "sim-private-key",
@@ -285,10 +281,7 @@ async fn api_server_rejects_bad_manifests(env: &mut Env) -> Result<()> {
         .apply(&ns, two_blocks)
         .err()
         .ok_or("two provider blocks were accepted")?;
-    ensure(
-        err.contains("exactly one provider block"),
-        format!("message: {err}"),
-    )?;
+    ensure(err.contains("exactly one provider block"), format!("message: {err}"))?;
 
     let bad_enum = "apiVersion: revoker.dev/v1alpha1\nkind: AuthMethodRevocation\nmetadata:\n  name: enum\nspec:\n  providerRef: {name: infisical}\n  infisical: {identityId: x, authMethod: password-auth}\n";
     let err = env
@@ -305,14 +298,11 @@ async fn api_server_rejects_bad_manifests(env: &mut Env) -> Result<()> {
         .apply(&ns, bad_scope)
         .err()
         .ok_or("a NamedToken without tokenId was accepted")?;
-    ensure(
-        err.contains("tokenId is required"),
-        format!("message: {err}"),
-    )?;
+    ensure(err.contains("tokenId is required"), format!("message: {err}"))?;
 
     env.apply(&ns, &jwks("immutable", "  suspend: true\n"))?;
-    let changed = jwks("immutable", "  suspend: true\n")
-        .replace("55fa922fb343282757d9554e", "55fa922fb343282757d9554f");
+    let changed =
+        jwks("immutable", "  suspend: true\n").replace("55fa922fb343282757d9554e", "55fa922fb343282757d9554f");
     let err = env
         .apply(&ns, &changed)
         .err()
@@ -320,10 +310,7 @@ async fn api_server_rejects_bad_manifests(env: &mut Env) -> Result<()> {
     ensure(err.contains("spec is immutable"), format!("message: {err}"))?;
     env.apply(
         &ns,
-        &jwks(
-            "immutable",
-            "  suspend: false\n  ttlSecondsAfterFinished: 600\n",
-        ),
+        &jwks("immutable", "  suspend: false\n  ttlSecondsAfterFinished: 600\n"),
     )
     .map_err(|e| format!("suspend and ttlSecondsAfterFinished must stay mutable: {e}"))?;
     Ok(())
@@ -347,10 +334,7 @@ async fn missing_secret_waits_then_succeeds(env: &mut Env) -> Result<()> {
         waiting["status"]["phase"] == "Pending",
         format!("phase {}", waiting["status"]["phase"]),
     )?;
-    ensure(
-        waiting["status"]["attempts"] == 0,
-        "waiting must not burn attempts",
-    )?;
+    ensure(waiting["status"]["attempts"] == 0, "waiting must not burn attempts")?;
     ensure(
         waiting["status"]["message"]
             .as_str()
@@ -368,9 +352,7 @@ async fn missing_secret_waits_then_succeeds(env: &mut Env) -> Result<()> {
         .unwrap_or_default()
         .to_string();
     env.apply(&ns, &secret)?;
-    let done = env
-        .wait_phase(&ns, "jwksrevocation/late", "Succeeded", WAIT)
-        .await?;
+    let done = env.wait_phase(&ns, "jwksrevocation/late", "Succeeded", WAIT).await?;
     ensure(
         done["status"]["attempts"] == 1,
         format!("attempts {}", done["status"]["attempts"]),
@@ -380,15 +362,9 @@ async fn missing_secret_waits_then_succeeds(env: &mut Env) -> Result<()> {
 
 async fn permanent_errors_fail_at_once_without_retries(env: &mut Env) -> Result<()> {
     let ns = namespace_with_providers(env, "permanent")?;
-    for (status, expected) in [
-        (401, "Unauthorized"),
-        (403, "Forbidden"),
-        (404, "TargetNotFound"),
-    ] {
+    for (status, expected) in [(401, "Unauthorized"), (403, "Forbidden"), (404, "TargetNotFound")] {
         env.sim.reset().await?;
-        env.sim
-            .fault(status_fault("DELETE", JWKS_PATH, status, None))
-            .await?;
+        env.sim.fault(status_fault("DELETE", JWKS_PATH, status, None)).await?;
         let name = format!("perm-{status}");
         env.apply(&ns, &jwks(&name, ""))?;
         let obj = env
@@ -408,10 +384,7 @@ async fn permanent_errors_fail_at_once_without_retries(env: &mut Env) -> Result<
         )?;
         ensure(
             obj["status"]["providerResult"]["httpStatus"] == status,
-            format!(
-                "{status}: providerResult {}",
-                obj["status"]["providerResult"]
-            ),
+            format!("{status}: providerResult {}", obj["status"]["providerResult"]),
         )?;
         tokio::time::sleep(Duration::from_secs(2)).await;
         let calls = env.sim.count("DELETE", JWKS_PATH).await?;
@@ -427,10 +400,7 @@ async fn permanent_errors_fail_at_once_without_retries(env: &mut Env) -> Result<
     let obj = env
         .wait_phase(&ns, "tokenrevocation/unknown-user", "Failed", WAIT)
         .await?;
-    ensure(
-        reason(&obj) == "TargetNotFound",
-        format!("reason {}", reason(&obj)),
-    )?;
+    ensure(reason(&obj) == "TargetNotFound", format!("reason {}", reason(&obj)))?;
     ensure(
         obj["status"]["message"]
             .as_str()
@@ -446,10 +416,7 @@ async fn transient_errors_are_retried_then_succeed(env: &mut Env) -> Result<()> 
     env.sim
         .fault(status_fault("DELETE", OZ_USER_PATH, 503, Some(2)))
         .await?;
-    env.apply(
-        &ns,
-        &example("revocations/onezone-user-temporary-tokens.yaml")?,
-    )?;
+    env.apply(&ns, &example("revocations/onezone-user-temporary-tokens.yaml")?)?;
     let obj = env
         .wait_phase(
             &ns,
@@ -490,10 +457,7 @@ async fn transient_errors_are_retried_then_succeed(env: &mut Env) -> Result<()> 
         .filter_map(|c| c["timestamp"].as_str().map(String::from))
         .collect();
     ensure(times.len() == 2, format!("azure-auth calls: {times:?}"))?;
-    let parse = |t: &str| {
-        t.parse::<k8s_openapi::jiff::Timestamp>()
-            .map_err(|e| e.to_string())
-    };
+    let parse = |t: &str| t.parse::<k8s_openapi::jiff::Timestamp>().map_err(|e| e.to_string());
     let gap = parse(&times[1])?.duration_since(parse(&times[0])?);
     ensure(
         gap.as_secs_f64() >= 1.9,
@@ -525,8 +489,7 @@ async fn suspend_holds_until_unsuspended(env: &mut Env) -> Result<()> {
         "-p",
         r#"{"spec":{"suspend":false}}"#,
     ]))?;
-    env.wait_phase(&ns, "jwksrevocation/gated", "Succeeded", WAIT)
-        .await?;
+    env.wait_phase(&ns, "jwksrevocation/gated", "Succeeded", WAIT).await?;
     ensure(
         env.sim.succeeded("DELETE", JWKS_PATH).await? == 1,
         "one call after approval",
@@ -537,13 +500,8 @@ async fn suspend_holds_until_unsuspended(env: &mut Env) -> Result<()> {
 async fn dry_run_calls_nothing_that_revokes(env: &mut Env) -> Result<()> {
     let ns = namespace_with_providers(env, "dry-run")?;
     env.apply(&ns, &jwks("dry", "  dryRun: true\n"))?;
-    let obj = env
-        .wait_phase(&ns, "jwksrevocation/dry", "Succeeded", WAIT)
-        .await?;
-    ensure(
-        reason(&obj) == "DryRunSucceeded",
-        format!("reason {}", reason(&obj)),
-    )?;
+    let obj = env.wait_phase(&ns, "jwksrevocation/dry", "Succeeded", WAIT).await?;
+    ensure(reason(&obj) == "DryRunSucceeded", format!("reason {}", reason(&obj)))?;
     let message = obj["status"]["message"].as_str().unwrap_or_default();
     ensure(
         message.contains("would"),
@@ -551,22 +509,15 @@ async fn dry_run_calls_nothing_that_revokes(env: &mut Env) -> Result<()> {
     )?;
     let calls = env.sim.calls().await?;
     // Logins (the provider's Ready check) are not revoking calls.
-    let is_login = |c: &&Value| {
-        c["path"] == "/api/oauth/token" || c["path"].as_str().is_some_and(|p| p.ends_with("/login"))
-    };
+    let is_login =
+        |c: &&Value| c["path"] == "/api/oauth/token" || c["path"].as_str().is_some_and(|p| p.ends_with("/login"));
     let writes: Vec<&Value> = calls
         .iter()
         .filter(|c| c["method"] != "GET")
         .filter(|c| !is_login(c))
         .collect();
-    ensure(
-        writes.is_empty(),
-        format!("a dry run made non-GET calls: {writes:?}"),
-    )?;
-    ensure(
-        !calls.is_empty(),
-        "a dry run checks the target with a read-only call",
-    )?;
+    ensure(writes.is_empty(), format!("a dry run made non-GET calls: {writes:?}"))?;
+    ensure(!calls.is_empty(), "a dry run checks the target with a read-only call")?;
     Ok(())
 }
 
@@ -700,19 +651,11 @@ async fn crash_mid_run_repeats_at_most_once_and_never_after_success(env: &mut En
     let ns = namespace_with_providers(env, "crash")?;
     // A finished revocation from before the crash.
     env.apply(&ns, &example("revocations/onezone-named-token.yaml")?)?;
-    env.wait_phase(
-        &ns,
-        "tokenrevocation/onezone-named-token",
-        "Succeeded",
-        WAIT,
-    )
-    .await?;
+    env.wait_phase(&ns, "tokenrevocation/onezone-named-token", "Succeeded", WAIT)
+        .await?;
     // A slow call: the crash happens while the provider is working on it.
     env.sim.fault(json!({"match": {"method": "DELETE", "path": OZ_SELF_PATH, "exact": true}, "kind": "latency", "latencyMs": 4000, "times": 1})).await?;
-    env.apply(
-        &ns,
-        &example("revocations/onezone-current-user-temporary-tokens.yaml")?,
-    )?;
+    env.apply(&ns, &example("revocations/onezone-current-user-temporary-tokens.yaml")?)?;
     crate::env::wait_for(WAIT, "attempt 1 recorded", || {
         let obj = env.get_json(&ns, "tokenrevocation/onezone-own-temporary-tokens").ok();
         async move { obj.filter(|o| o["status"]["attempts"] == 1 && o["status"]["phase"] == "Running") }
@@ -772,10 +715,7 @@ async fn leader_election_lets_one_replica_act_and_hands_over(env: &mut Env) -> R
     };
     ensure(
         lease()? == "operator",
-        format!(
-            "the first operator should hold the lease, holder: {}",
-            lease()?
-        ),
+        format!("the first operator should hold the lease, holder: {}", lease()?),
     )?;
     ensure(
         second
@@ -784,8 +724,7 @@ async fn leader_election_lets_one_replica_act_and_hands_over(env: &mut Env) -> R
         "the second replica waits",
     )?;
     env.apply(&ns, &jwks("ha-1", ""))?;
-    env.wait_phase(&ns, "jwksrevocation/ha-1", "Succeeded", WAIT)
-        .await?;
+    env.wait_phase(&ns, "jwksrevocation/ha-1", "Succeeded", WAIT).await?;
     ensure(
         !second
             .as_ref()
@@ -795,14 +734,10 @@ async fn leader_election_lets_one_replica_act_and_hands_over(env: &mut Env) -> R
     // Kill the leader: the standby takes over within the lease duration (6 s) plus a renew period.
     let killed_at = std::time::Instant::now();
     env.operator.take().ok_or("no operator")?.kill();
-    crate::env::wait_for(
-        Duration::from_secs(30),
-        "the standby to take the lease",
-        || {
-            let holder = lease().unwrap_or_default();
-            async move { (holder == "operator-b").then_some(()) }
-        },
-    )
+    crate::env::wait_for(Duration::from_secs(30), "the standby to take the lease", || {
+        let holder = lease().unwrap_or_default();
+        async move { (holder == "operator-b").then_some(()) }
+    })
     .await?;
     let handover = killed_at.elapsed();
     ensure(
@@ -810,8 +745,7 @@ async fn leader_election_lets_one_replica_act_and_hands_over(env: &mut Env) -> R
         format!("handover took {handover:?}"),
     )?;
     env.apply(&ns, &jwks("ha-2", ""))?;
-    env.wait_phase(&ns, "jwksrevocation/ha-2", "Succeeded", WAIT)
-        .await?;
+    env.wait_phase(&ns, "jwksrevocation/ha-2", "Succeeded", WAIT).await?;
     ensure(
         env.sim.succeeded("DELETE", JWKS_PATH).await? == 2,
         "each revocation executed exactly once",
@@ -821,5 +755,50 @@ async fn leader_election_lets_one_replica_act_and_hands_over(env: &mut Env) -> R
         p.terminate();
     }
     env.start_operator()?;
+    Ok(())
+}
+
+async fn cluster_provider_serves_only_selected_namespaces(env: &mut Env) -> Result<()> {
+    // The credentials live in the operator's namespace.
+    let secret = providers(env)?
+        .split("\n---\n")
+        .find(|d| d.contains("name: onezone-credentials\n"))
+        .unwrap_or_default()
+        .replace("name: onezone-credentials", "name: shared-onezone-credentials");
+    env.apply(crate::env::OPERATOR_NS, &secret)?;
+    let provider = format!(
+        "apiVersion: revoker.dev/v1alpha1\nkind: ClusterRevocationProvider\nmetadata:\n  name: shared-onezone\nspec:\n  onezone:\n    baseUrl: {}\n    credentialsSecretRef: {{name: shared-onezone-credentials}}\n  namespaceSelector:\n    matchLabels: {{revoker.dev/onezone: allowed}}\n",
+        env.sim.base_url()
+    );
+    env.apply(crate::env::OPERATOR_NS, &provider)?;
+    let revocation = "apiVersion: revoker.dev/v1alpha1\nkind: TokenRevocation\nmetadata:\n  name: shared\nspec:\n  providerRef: {kind: ClusterRevocationProvider, name: shared-onezone}\n  onezone: {scope: UserTemporaryTokens, userId: 9a8b7c6d5e4f30211203f4e5d6c7b8a9}\n";
+    let allowed = env.namespace("cluster-allowed")?;
+    sh(env
+        .kubectl()
+        .args(["label", "namespace", &allowed, "revoker.dev/onezone=allowed"]))?;
+    env.apply(&allowed, revocation)?;
+    env.wait_phase(&allowed, "tokenrevocation/shared", "Succeeded", WAIT)
+        .await?;
+    let denied = env.namespace("cluster-denied")?;
+    env.apply(&denied, revocation)?;
+    let obj = env
+        .wait_phase(&denied, "tokenrevocation/shared", "Failed", WAIT)
+        .await?;
+    ensure(
+        reason(&obj) == "NamespaceNotAllowed",
+        format!("reason {}", reason(&obj)),
+    )?;
+    ensure(
+        env.sim.succeeded("DELETE", OZ_USER_PATH).await? == 1,
+        "only the selected namespace's revocation called the provider",
+    )?;
+    let provider = sh(env
+        .kubectl()
+        .args(["get", "clusterrevocationprovider", "shared-onezone", "-o", "json"]))?;
+    let provider: Value = serde_json::from_str(&provider).map_err(|e| e.to_string())?;
+    ensure(
+        condition(&provider, "Ready").is_some_and(|c| c["status"] == "True"),
+        format!("cluster provider Ready: {}", provider["status"]),
+    )?;
     Ok(())
 }

@@ -46,9 +46,8 @@ pub struct ControlPlane {
 
 impl ControlPlane {
     pub fn start(work: &Path) -> Result<Self> {
-        let bin_dir = PathBuf::from(
-            sh(Command::new(format!("{ROOT}/hack/bin-path.sh")).stderr(Stdio::inherit()))?.trim(),
-        );
+        let bin_dir =
+            PathBuf::from(sh(Command::new(format!("{ROOT}/hack/bin-path.sh")).stderr(Stdio::inherit()))?.trim());
         if let Ok(kubeconfig) = std::env::var("REVOKER_E2E_KUBECONFIG") {
             eprintln!("e2e: using the existing cluster of {kubeconfig}");
             return Ok(ControlPlane {
@@ -65,10 +64,7 @@ impl ControlPlane {
             .arg(&dir)
             .stderr(Stdio::inherit()))
         .map_err(|e| format!("the control plane did not start (tests fail, never skip): {e}"))?;
-        eprintln!(
-            "e2e: control plane ready in {:.1}s",
-            started.elapsed().as_secs_f64()
-        );
+        eprintln!("e2e: control plane ready in {:.1}s", started.elapsed().as_secs_f64());
         Ok(ControlPlane {
             admin_kubeconfig: dir.join("admin.kubeconfig"),
             dir,
@@ -89,7 +85,9 @@ impl ControlPlane {
 
     /// What stops this control plane, kept apart so that a failed setup can still stop it.
     pub fn stopper(&self) -> Stopper {
-        Stopper { dir: self.managed.then(|| self.dir.clone()) }
+        Stopper {
+            dir: self.managed.then(|| self.dir.clone()),
+        }
     }
 }
 
@@ -101,9 +99,32 @@ pub struct Stopper {
 impl Stopper {
     pub fn stop(&self) {
         if let Some(dir) = &self.dir {
-            let _ = Command::new(format!("{ROOT}/hack/control-plane.sh")).arg("down").arg(dir).status();
+            let _ = Command::new(format!("{ROOT}/hack/control-plane.sh"))
+                .arg("down")
+                .arg(dir)
+                .status();
         }
     }
+}
+
+/// A kubeconfig for `namespace/service_account`: the admin kubeconfig's server and CA with a
+/// TokenRequest token, so the process using it has only that ServiceAccount's RBAC.
+pub fn write_token_kubeconfig(cp: &ControlPlane, namespace: &str, service_account: &str, path: &Path) -> Result<()> {
+    let view = sh(cp.kubectl().args(["config", "view", "--raw", "--minify", "-o", "json"]))?;
+    let view: serde_json::Value = serde_json::from_str(&view).map_err(|e| e.to_string())?;
+    let cluster = &view["clusters"][0]["cluster"];
+    let token = sh(cp
+        .kubectl()
+        .args(["create", "token", service_account, "-n", namespace, "--duration=2h"]))?;
+    let kubeconfig = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "e2e", "cluster": cluster}],
+        "users": [{"name": service_account, "user": {"token": token.trim()}}],
+        "contexts": [{"name": "e2e", "context": {"cluster": "e2e", "user": service_account, "namespace": namespace}}],
+        "current-context": "e2e",
+    });
+    std::fs::write(path, kubeconfig.to_string()).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 pub async fn client_from(kubeconfig: &Path) -> Result<Client> {
@@ -126,22 +147,18 @@ pub async fn install_crds(client: &Client) -> Result<()> {
     }
     for crd in revoker::api::all_crds() {
         let name = crd.metadata.name.clone().unwrap_or_default();
-        wait_for(
-            Duration::from_secs(30),
-            &format!("CRD {name} Established"),
-            || {
-                let api = api.clone();
-                let name = name.clone();
-                async move {
-                    let crd = api.get(&name).await.ok()?;
-                    let conditions = crd.status?.conditions?;
-                    conditions
-                        .iter()
-                        .any(|c| c.type_ == "Established" && c.status == "True")
-                        .then_some(())
-                }
-            },
-        )
+        wait_for(Duration::from_secs(30), &format!("CRD {name} Established"), || {
+            let api = api.clone();
+            let name = name.clone();
+            async move {
+                let crd = api.get(&name).await.ok()?;
+                let conditions = crd.status?.conditions?;
+                conditions
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+                    .then_some(())
+            }
+        })
         .await?;
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! End-to-end tests against a real kube-apiserver + etcd (started by hack/control-plane.sh, or
 //! an existing cluster through REVOKER_E2E_KUBECONFIG), the provider simulator, and the real
-//! `revoker run` binary running with the ServiceAccount token of deploy/rbac (not as admin).
+//! `revoker run` binary running with the ServiceAccount token of deploy/rbac (not as admin), or of
+//! the ServiceAccount named by REVOKER_E2E_OPERATOR_SA (hack/test.sh uses the Helm chart's).
 //!
 //! A custom harness: the control plane starts once, tests run one after another (each in its own
 //! namespace), and the run ends with the line `N passed, M failed`. A control plane that does not
@@ -33,16 +34,23 @@ impl Env {
     async fn setup(work: PathBuf, cp: ControlPlane) -> Result<(Env, Proc)> {
         let admin = env::client_from(&cp.admin_kubeconfig).await?;
         env::install_crds(&admin).await?;
-        sh(cp
-            .kubectl()
-            .args(["apply", "-f", &format!("{ROOT}/deploy/rbac/")]))?;
+        // The operator's identity: deploy/rbac's ServiceAccount, or one installed otherwise (the Helm
+        // chart's) named by REVOKER_E2E_OPERATOR_SA=namespace/name.
+        let (sa_ns, sa_name) = match std::env::var("REVOKER_E2E_OPERATOR_SA") {
+            Ok(sa) => {
+                let (ns, name) = sa
+                    .split_once('/')
+                    .ok_or("REVOKER_E2E_OPERATOR_SA must be namespace/name")?;
+                eprintln!("e2e: the operator runs as ServiceAccount {ns}/{name}");
+                (ns.to_string(), name.to_string())
+            }
+            Err(_) => {
+                sh(cp.kubectl().args(["apply", "-f", &format!("{ROOT}/deploy/rbac/")]))?;
+                (OPERATOR_NS.to_string(), "revoker".to_string())
+            }
+        };
         let operator_kubeconfig = work.join("operator.kubeconfig");
-        sh(Command::new(format!("{ROOT}/hack/token-kubeconfig.sh"))
-            .args([OPERATOR_NS, "revoker"])
-            .arg(&operator_kubeconfig)
-            .arg(&cp.dir)
-            .env("KUBECONFIG", &cp.admin_kubeconfig)
-            .env("REVOKER_E2E_ADMIN_KUBECONFIG", &cp.admin_kubeconfig))?;
+        env::write_token_kubeconfig(&cp, &sa_ns, &sa_name, &operator_kubeconfig)?;
         let (sim_proc, sim) = sim::Sim::start(&work).await?;
         let mut env = Env {
             cp,
@@ -68,10 +76,7 @@ impl Env {
     pub fn spawn_operator(&self, name: &str, metrics_port: u16) -> Result<Proc> {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_revoker"));
         cmd.args(["run", "--log-format", "text", "--lease-duration", "6"])
-            .args([
-                "--allowed-host",
-                &format!("http://127.0.0.1:{}", self.sim.port),
-            ])
+            .args(["--allowed-host", &format!("http://127.0.0.1:{}", self.sim.port)])
             .args(["--metrics-addr", &format!("127.0.0.1:{metrics_port}")])
             .args(["--cluster-resource-namespace", OPERATOR_NS])
             .arg(format!("--identity={name}"))
@@ -79,6 +84,18 @@ impl Env {
             .env("RUST_LOG", "info,revoker=debug")
             .env_remove("POD_NAME");
         Proc::spawn(cmd, self.work.join(format!("{name}.log")))
+    }
+
+    /// GET a URL on loopback (the operator's metrics and health endpoints); non-2xx is an error.
+    pub async fn sim_http_get(&self, url: &str) -> Result<String> {
+        let resp = reqwest::get(url).await.map_err(|e| format!("GET {url}: {e}"))?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(|e| e.to_string())?;
+        if status.is_success() {
+            Ok(text)
+        } else {
+            Err(format!("GET {url}: {status}: {text}"))
+        }
     }
 
     pub fn operator_log(&self) -> String {
@@ -112,11 +129,7 @@ impl Env {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        if out.status.success() {
-            Ok(text)
-        } else {
-            Err(text)
-        }
+        if out.status.success() { Ok(text) } else { Err(text) }
     }
 
     /// Create a namespace for one test.
@@ -133,13 +146,7 @@ impl Env {
     }
 
     /// Wait (bounded) until `.status.phase` of `what` is `phase`; returns the object.
-    pub async fn wait_phase(
-        &self,
-        ns: &str,
-        what: &str,
-        phase: &str,
-        timeout: Duration,
-    ) -> Result<serde_json::Value> {
+    pub async fn wait_phase(&self, ns: &str, what: &str, phase: &str, timeout: Duration) -> Result<serde_json::Value> {
         let mut last = serde_json::Value::Null;
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
@@ -158,15 +165,10 @@ impl Env {
     }
 }
 
-type TestFn = for<'a> fn(
-    &'a mut Env,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + 'a>>;
+type TestFn = for<'a> fn(&'a mut Env) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<()>> + 'a>>;
 
 fn main() -> ExitCode {
-    let filter: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with('-'))
-        .collect();
+    let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let tests: Vec<(&str, TestFn)> = cases::ALL
         .iter()
         .copied()
@@ -190,7 +192,10 @@ fn main() -> ExitCode {
 
 async fn run(tests: Vec<(&'static str, TestFn)>) -> (usize, usize) {
     let work = std::env::temp_dir().join(format!("revoker-e2e-{}", std::process::id()));
-    let cp = match std::fs::create_dir_all(&work).map_err(|e| e.to_string()).and_then(|_| ControlPlane::start(&work)) {
+    let cp = match std::fs::create_dir_all(&work)
+        .map_err(|e| e.to_string())
+        .and_then(|_| ControlPlane::start(&work))
+    {
         Ok(cp) => cp,
         Err(e) => {
             eprintln!("e2e: {e}");
@@ -227,10 +232,7 @@ async fn run(tests: Vec<(&'static str, TestFn)>) -> (usize, usize) {
         match result {
             Ok(()) => {
                 passed += 1;
-                println!(
-                    "test {name} ... ok ({:.1}s)",
-                    started.elapsed().as_secs_f64()
-                );
+                println!("test {name} ... ok ({:.1}s)", started.elapsed().as_secs_f64());
             }
             Err(e) => {
                 failed += 1;

@@ -30,13 +30,7 @@ impl Sim {
         let proc = Proc::spawn(cmd, work.join("simulator.log"))?;
         let port = wait_for(Duration::from_secs(20), "the simulator's port file", || {
             let port_file = port_file.clone();
-            async move {
-                std::fs::read_to_string(&port_file)
-                    .ok()?
-                    .trim()
-                    .parse::<u16>()
-                    .ok()
-            }
+            async move { std::fs::read_to_string(&port_file).ok()?.trim().parse::<u16>().ok() }
         })
         .await?;
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -53,22 +47,12 @@ impl Sim {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    async fn admin(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<Value> {
-        let mut req = self
-            .http
-            .request(method, format!("{}/_sim/{path}", self.base_url()));
+    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value> {
+        let mut req = self.http.request(method, format!("{}/_sim/{path}", self.base_url()));
         if let Some(body) = body {
             req = req.json(&body);
         }
-        let resp = req
-            .send()
-            .await
-            .map_err(|e| format!("simulator admin {path}: {e}"))?;
+        let resp = req.send().await.map_err(|e| format!("simulator admin {path}: {e}"))?;
         let status = resp.status();
         let value: Value = resp.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
@@ -79,9 +63,7 @@ impl Sim {
 
     /// Back to the seed state, no calls, no faults.
     pub async fn reset(&self) -> Result<()> {
-        self.admin(reqwest::Method::POST, "reset", None)
-            .await
-            .map(|_| ())
+        self.admin(reqwest::Method::POST, "reset", None).await.map(|_| ())
     }
 
     /// Inject a fault: `{match:{method?,path}, kind, status?, retryAfter?, latencyMs?, times?}`.
@@ -94,9 +76,7 @@ impl Sim {
     /// Calls received for `METHOD path` (exact target).
     pub async fn count(&self, method: &str, path: &str) -> Result<u64> {
         let report = self.admin(reqwest::Method::GET, "calls", None).await?;
-        Ok(report["counts"][format!("{method} {path}")]
-            .as_u64()
-            .unwrap_or(0))
+        Ok(report["counts"][format!("{method} {path}")].as_u64().unwrap_or(0))
     }
 
     /// Calls for `METHOD path` that the simulator answered with a 2xx status (the effective ones;
@@ -135,7 +115,8 @@ impl Sim {
 
 /// A status fault for `METHOD path`, `times` times (None: until cleared).
 pub fn status_fault(method: &str, path: &str, status: u16, times: Option<u64>) -> Value {
-    let mut spec = json!({"match": {"method": method, "path": path, "exact": true}, "kind": "status", "status": status});
+    let mut spec =
+        json!({"match": {"method": method, "path": path, "exact": true}, "kind": "status", "status": status});
     if let Some(n) = times {
         spec["times"] = json!(n);
     }

@@ -22,16 +22,10 @@ pub fn routes() -> Router<Arc<Sim>> {
     Router::new()
         .route("/_sim/health", get(health))
         .route("/_sim/reset", post(reset))
-        .route(
-            "/_sim/state",
-            get(get_state).put(put_state).patch(patch_state),
-        )
+        .route("/_sim/state", get(get_state).put(put_state).patch(patch_state))
         .route("/_sim/calls", get(get_calls).delete(clear_calls))
         .route("/_sim/calls/reset", post(clear_calls))
-        .route(
-            "/_sim/faults",
-            get(list_faults).post(add_fault).delete(clear_faults),
-        )
+        .route("/_sim/faults", get(list_faults).post(add_fault).delete(clear_faults))
         .route("/_sim/faults/{id}", delete(delete_fault))
         .route("/_sim/tokens/expire", post(expire_tokens))
 }

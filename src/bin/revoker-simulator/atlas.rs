@@ -13,8 +13,8 @@ use crate::faults::StatusFault;
 use crate::server::Sim;
 use crate::state::{IdentityProvider, IssuedToken, Project};
 use crate::util::{
-    Refusal, SimRequest, bearer_token, constant_time_eq, empty_response, is_hex24, json_response,
-    lock, now_rfc3339, now_unix, random_hex, segments, set_header,
+    Refusal, SimRequest, bearer_token, constant_time_eq, empty_response, is_hex24, json_response, lock, now_rfc3339,
+    now_unix, random_hex, segments, set_header,
 };
 
 /// Versions each operation accepts (`Accept: application/vnd.atlas.<date>+json`).
@@ -58,17 +58,8 @@ pub fn error_response(status: u16, code: &str, detail: &str, parameters: Vec<Val
 /// 401 with a fresh digest challenge (Atlas always offers Digest).
 pub fn unauthorized(sim: &Sim, stale: bool) -> Response {
     let nonce = lock(&sim.nonces).issue();
-    let mut resp = error_response(
-        401,
-        "UNAUTHORIZED",
-        "You are not authorized for this resource.",
-        vec![],
-    );
-    set_header(
-        &mut resp,
-        "www-authenticate",
-        &digest::challenge(&nonce, stale),
-    );
+    let mut resp = error_response(401, "UNAUTHORIZED", "You are not authorized for this resource.", vec![]);
+    set_header(&mut resp, "www-authenticate", &digest::challenge(&nonce, stale));
     resp
 }
 
@@ -182,13 +173,9 @@ fn v2(sim: &Sim, req: &SimRequest, rest: &[&str]) -> Response {
             revoke_jwks(sim, req, fid, idp)
         }
         ["federationSettings", _, "identityProviders", _, "jwks"] => method_not_allowed("DELETE"),
-        ["federationSettings", fid, "identityProviders", idp] if m == Method::GET => {
-            get_idp(sim, req, fid, idp)
-        }
+        ["federationSettings", fid, "identityProviders", idp] if m == Method::GET => get_idp(sim, req, fid, idp),
         ["federationSettings", _, "identityProviders", _] => method_not_allowed("GET"),
-        ["groups", gid, "userSecurity", "customerX509"] if m == Method::DELETE => {
-            disable_x509(sim, req, gid)
-        }
+        ["groups", gid, "userSecurity", "customerX509"] if m == Method::DELETE => disable_x509(sim, req, gid),
         ["groups", _, "userSecurity", "customerX509"] => method_not_allowed("DELETE"),
         ["groups", gid, "userSecurity"] if m == Method::GET => get_user_security(sim, req, gid),
         ["groups", _, "userSecurity"] => method_not_allowed("GET"),
@@ -206,12 +193,13 @@ fn authenticate(sim: &Sim, req: &SimRequest) -> Result<(), Refusal> {
     let scheme = auth.trim().split(' ').next().unwrap_or("");
     if scheme.eq_ignore_ascii_case("bearer") {
         let now = now_unix();
-        let ok =
-            bearer_token(&req.headers).is_some_and(|t| {
-                lock(&sim.state).atlas.issued_tokens.iter().any(|x| {
-                    constant_time_eq(x.token.as_bytes(), t.as_bytes()) && x.expires_at > now
-                })
-            });
+        let ok = bearer_token(&req.headers).is_some_and(|t| {
+            lock(&sim.state)
+                .atlas
+                .issued_tokens
+                .iter()
+                .any(|x| constant_time_eq(x.token.as_bytes(), t.as_bytes()) && x.expires_at > now)
+        });
         return if ok {
             Ok(())
         } else {
@@ -270,10 +258,7 @@ fn oauth_token(sim: &Sim, req: &SimRequest) -> Response {
         .atlas
         .service_accounts
         .iter()
-        .find(|a| {
-            a.client_id == client_id
-                && constant_time_eq(a.client_secret.as_bytes(), secret.as_bytes())
-        })
+        .find(|a| a.client_id == client_id && constant_time_eq(a.client_secret.as_bytes(), secret.as_bytes()))
         .map(|a| a.token_ttl_seconds);
     let Some(ttl) = ttl else {
         let mut r = oauth_error(401, "invalid_client", "Client authentication failed.");
@@ -319,9 +304,7 @@ fn basic_credentials(header: &str) -> Option<(String, String)> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return None;
     }
-    let decoded = base64::engine::general_purpose::STANDARD
-        .decode(rest.trim())
-        .ok()?;
+    let decoded = base64::engine::general_purpose::STANDARD.decode(rest.trim()).ok()?;
     let text = String::from_utf8(decoded).ok()?;
     let (id, secret) = text.split_once(':')?;
     Some((id.to_string(), secret.to_string()))
@@ -351,12 +334,7 @@ fn negotiate(req: &SimRequest, versions: Versions) -> Result<String, Refusal> {
     let accept = req.header("accept").unwrap_or("");
     let mut plain = accept.trim().is_empty();
     for part in accept.split(',') {
-        let media = part
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let media = part.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         if media == "application/json" || media == "*/*" {
             plain = true;
         }
@@ -465,12 +443,7 @@ fn get_idp(sim: &Sim, req: &SimRequest, fid: &str, idp: &str) -> Response {
     })
 }
 
-fn with_project(
-    sim: &Sim,
-    req: &SimRequest,
-    gid: &str,
-    f: impl FnOnce(&mut Project, &str) -> Response,
-) -> Response {
+fn with_project(sim: &Sim, req: &SimRequest, gid: &str, f: impl FnOnce(&mut Project, &str) -> Response) -> Response {
     let version = match negotiate(req, Versions::Only(X509_VERSIONS)) {
         Ok(v) => v,
         Err(r) => return *r,

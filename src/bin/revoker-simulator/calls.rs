@@ -91,17 +91,13 @@ pub struct CallFilter {
 
 impl CallFilter {
     fn accepts(&self, c: &Call) -> bool {
-        self.method
-            .as_ref()
-            .is_none_or(|m| m.eq_ignore_ascii_case(&c.method))
+        self.method.as_ref().is_none_or(|m| m.eq_ignore_ascii_case(&c.method))
             && self.path.as_ref().is_none_or(|p| *p == c.path)
+            && self.path_prefix.as_ref().is_none_or(|p| c.path.starts_with(p.as_str()))
             && self
-                .path_prefix
+                .provider
                 .as_ref()
-                .is_none_or(|p| c.path.starts_with(p.as_str()))
-            && self.provider.as_ref().is_none_or(|p| {
-                serde_json::to_value(c.provider).ok() == Some(Value::String(p.to_lowercase()))
-            })
+                .is_none_or(|p| serde_json::to_value(c.provider).ok() == Some(Value::String(p.to_lowercase())))
     }
 }
 
@@ -173,11 +169,7 @@ impl CallLog {
                     .and_then(|v| v.as_str().map(str::to_string))
                     .unwrap_or_default(),
             };
-            *by_status
-                .entry(c.target.as_str())
-                .or_default()
-                .entry(key)
-                .or_default() += 1;
+            *by_status.entry(c.target.as_str()).or_default().entry(key).or_default() += 1;
         }
         json!({
             "total": calls.len(),
@@ -264,10 +256,7 @@ fn masked_body(req: &SimRequest) -> Option<Value> {
     if req.body.is_empty() {
         return None;
     }
-    let ct = req
-        .header("content-type")
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let ct = req.header("content-type").unwrap_or("").to_ascii_lowercase();
     if ct.starts_with("application/x-www-form-urlencoded") {
         let form: Map<String, Value> = url::form_urlencoded::parse(&req.body)
             .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
@@ -293,14 +282,9 @@ mod tests {
         assert!(mask_authorization("Bearer tok").starts_with("Bearer sha256:"));
         // base64("id:secret")
         assert_eq!(mask_authorization("Basic aWQ6c2VjcmV0"), "Basic id:***");
-        let v =
-            mask_json(json!({"accessToken": "t", "name": "n", "nested": {"clientSecret": "s"}}));
+        let v = mask_json(json!({"accessToken": "t", "name": "n", "nested": {"clientSecret": "s"}}));
         assert_eq!(v["name"], "n");
-        assert!(
-            v["accessToken"]
-                .as_str()
-                .is_some_and(|s| s.starts_with("sha256:"))
-        );
+        assert!(v["accessToken"].as_str().is_some_and(|s| s.starts_with("sha256:")));
         assert!(
             v["nested"]["clientSecret"]
                 .as_str()
@@ -312,10 +296,7 @@ mod tests {
     fn provider_of_path() {
         assert_eq!(Provider::of("/api/oauth/token"), Provider::Atlas);
         assert_eq!(Provider::of("/api/atlas/v2/orgs"), Provider::Atlas);
-        assert_eq!(
-            Provider::of("/api/v1/auth/token/revoke"),
-            Provider::Infisical
-        );
+        assert_eq!(Provider::of("/api/v1/auth/token/revoke"), Provider::Infisical);
         assert_eq!(Provider::of("/api/v3/onezone/user"), Provider::Onezone);
         assert_eq!(Provider::of("/other"), Provider::Unknown);
     }

@@ -32,8 +32,7 @@ impl NonceStore {
     pub fn issue(&mut self) -> String {
         if self.issued.len() >= 10_000 {
             let now = Instant::now();
-            self.issued
-                .retain(|_, at| now.duration_since(*at) < NONCE_LIFETIME);
+            self.issued.retain(|_, at| now.duration_since(*at) < NONCE_LIFETIME);
             if self.issued.len() >= 10_000 {
                 self.issued.clear();
             }
@@ -58,9 +57,7 @@ impl NonceStore {
 
 /// The `WWW-Authenticate` value of a challenge, in the form Atlas sends.
 pub fn challenge(nonce: &str, stale: bool) -> String {
-    format!(
-        "Digest realm=\"{REALM}\", domain=\"\", nonce=\"{nonce}\", algorithm=MD5, qop=\"auth\", stale={stale}"
-    )
+    format!("Digest realm=\"{REALM}\", domain=\"\", nonce=\"{nonce}\", algorithm=MD5, qop=\"auth\", stale={stale}")
 }
 
 /// Parse the parameters of an `Authorization: Digest ...` header. Returns `None` when the scheme
@@ -209,15 +206,10 @@ pub fn verify(
         return Err(DigestError::UriMismatch);
     }
     let password = password_of(username).ok_or(DigestError::UnknownUser)?;
-    let expected = expected_response(
-        username, realm, &password, method, uri, nonce, nc, cnonce, qop,
-    );
+    let expected = expected_response(username, realm, &password, method, uri, nonce, nc, cnonce, qop);
     // Check the hash before the nonce, so that a stale nonce with the right password is told
     // apart (stale=true) from a wrong password.
-    if !constant_time_eq(
-        expected.as_bytes(),
-        response.to_ascii_lowercase().as_bytes(),
-    ) {
+    if !constant_time_eq(expected.as_bytes(), response.to_ascii_lowercase().as_bytes()) {
         return Err(DigestError::BadResponse);
     }
     match nonce_status(nonce) {
@@ -264,9 +256,7 @@ mod tests {
     }
 
     fn header_for(password: &str, method: &str, uri: &str, nonce: &str) -> String {
-        let response = expected_response(
-            "pub", REALM, password, method, uri, nonce, "00000001", "cn", "auth",
-        );
+        let response = expected_response("pub", REALM, password, method, uri, nonce, "00000001", "cn", "auth");
         format!(
             r#"Digest username="pub", realm="{REALM}", nonce="{nonce}", uri="{uri}", algorithm=MD5, qop=auth, nc=00000001, cnonce="cn", response="{response}""#
         )
@@ -279,9 +269,7 @@ mod tests {
     #[test]
     fn verifies_a_correct_response() {
         let h = header_for("priv", "DELETE", "/api/x/jwks", "n1");
-        let r = verify(&h, "DELETE", "/api/x/jwks", password_of, |_| {
-            NonceStatus::Valid
-        });
+        let r = verify(&h, "DELETE", "/api/x/jwks", password_of, |_| NonceStatus::Valid);
         assert_eq!(r, Ok("pub".to_string()));
     }
 
@@ -307,9 +295,7 @@ mod tests {
         );
         let h = header_for("priv", "DELETE", "/api/x", "n1");
         assert_eq!(
-            verify(&h, "DELETE", "/api/x", password_of, |_| {
-                NonceStatus::Unknown
-            }),
+            verify(&h, "DELETE", "/api/x", password_of, |_| { NonceStatus::Unknown }),
             Err(DigestError::UnknownNonce)
         );
         assert_eq!(

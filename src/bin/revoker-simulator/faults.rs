@@ -305,28 +305,21 @@ mod tests {
         assert_eq!(set.plan(Phase::Before, "GET", "/a"), Plan::default());
         assert_eq!(set.plan(Phase::Before, "DELETE", "/b"), Plan::default());
         assert_eq!(set.plan(Phase::After, "DELETE", "/a"), Plan::default());
-        assert_eq!(
-            set.plan(Phase::Before, "DELETE", "/a").action,
-            Some(Action::Reset)
-        );
+        assert_eq!(set.plan(Phase::Before, "DELETE", "/a").action, Some(Action::Reset));
         assert_eq!(set.plan(Phase::Before, "DELETE", "/a"), Plan::default());
     }
 
     #[test]
     fn latencies_add_up_and_the_first_action_wins() {
         let mut set = FaultSet::default();
-        set.add(spec(
-            r#"{"match":{"path":"/a"},"kind":"latency","latencyMs":10}"#,
-        ))
-        .expect("added");
+        set.add(spec(r#"{"match":{"path":"/a"},"kind":"latency","latencyMs":10}"#))
+            .expect("added");
         set.add(spec(
             r#"{"match":{"path":"/a"},"kind":"status","status":429,"retryAfter":3,"times":1}"#,
         ))
         .expect("added");
-        set.add(spec(
-            r#"{"match":{"path":"/a"},"kind":"latency","latencyMs":5}"#,
-        ))
-        .expect("added");
+        set.add(spec(r#"{"match":{"path":"/a"},"kind":"latency","latencyMs":5}"#))
+            .expect("added");
         set.add(spec(r#"{"match":{"path":"/"},"kind":"reset","times":1}"#))
             .expect("added");
         let p = set.plan(Phase::Before, "GET", "/a");
@@ -359,8 +352,6 @@ mod tests {
         ] {
             assert!(set.add(spec(bad)).is_err(), "{bad}");
         }
-        assert!(
-            serde_json::from_str::<FaultSpec>(r#"{"match":{"path":"/a"},"kind":"boom"}"#).is_err()
-        );
+        assert!(serde_json::from_str::<FaultSpec>(r#"{"match":{"path":"/a"},"kind":"boom"}"#).is_err());
     }
 }

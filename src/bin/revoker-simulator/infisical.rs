@@ -7,17 +7,18 @@ use serde_json::{Value, json};
 use crate::faults::StatusFault;
 use crate::server::Sim;
 use crate::state::{
-    AccessToken, ClientSecret, DEFAULT_INFISICAL_TOKEN_TTL, Identity, State,
-    infisical_response_key, universal_auth_client_id,
+    AccessToken, ClientSecret, DEFAULT_INFISICAL_TOKEN_TTL, Identity, State, infisical_response_key,
+    universal_auth_client_id,
 };
 use crate::util::{
-    Refusal, SimRequest, bearer_token, constant_time_eq, json_response, lock, now_rfc3339,
-    now_unix, random_alnum, random_hex, segments, set_header,
+    Refusal, SimRequest, bearer_token, constant_time_eq, json_response, lock, now_rfc3339, now_unix, random_alnum,
+    random_hex, segments, set_header,
 };
 
 const CT: &str = "application/json; charset=utf-8";
 
-const MALFORMED_TOKEN: &str = "The provided access token is malformed. Please use a valid token or generate a new one and try again.";
+const MALFORMED_TOKEN: &str =
+    "The provided access token is malformed. Please use a valid token or generate a new one and try again.";
 const EXPIRED_TOKEN: &str = "Your token has expired. Please re-authenticate.";
 const NO_TOKEN_FOUND: &str = "No identity access token found";
 
@@ -44,11 +45,7 @@ pub fn error(status: u16, error: &str, message: impl Into<Value>) -> Response {
 }
 
 fn not_found_identity(id: &str) -> Response {
-    error(
-        404,
-        "NotFound",
-        format!("Failed to find identity with ID {id}"),
-    )
+    error(404, "NotFound", format!("Failed to find identity with ID {id}"))
 }
 
 /// Fastify's answer for a route that does not exist.
@@ -82,9 +79,7 @@ pub fn fault_response(fault: StatusFault, req: &SimRequest) -> Response {
         .cloned()
         .unwrap_or_default();
     let mut resp = match fault.status {
-        401 if req.path.ends_with("/login") => {
-            error(401, "UnauthorizedError", "Invalid credentials")
-        }
+        401 if req.path.ends_with("/login") => error(401, "UnauthorizedError", "Invalid credentials"),
         401 => error(401, "UnauthorizedError", NO_TOKEN_FOUND),
         403 => json_response(
             StatusCode::FORBIDDEN,
@@ -127,22 +122,16 @@ pub fn handle(sim: &Sim, req: &SimRequest) -> Response {
         ["universal-auth", "login"] if m == Method::POST => login(sim, req),
         ["token", "revoke"] if m == Method::POST => revoke_token(sim, req),
         [method, "identities", id]
-            if (m == Method::DELETE || m == Method::GET)
-                && infisical_response_key(method).is_some() =>
+            if (m == Method::DELETE || m == Method::GET) && infisical_response_key(method).is_some() =>
         {
             auth_method(sim, req, method, id)
         }
         ["universal-auth", "identities", id, "client-secrets", cs] if m == Method::GET => {
             client_secret(sim, req, id, cs, false)
         }
-        [
-            "universal-auth",
-            "identities",
-            id,
-            "client-secrets",
-            cs,
-            "revoke",
-        ] if m == Method::POST => client_secret(sim, req, id, cs, true),
+        ["universal-auth", "identities", id, "client-secrets", cs, "revoke"] if m == Method::POST => {
+            client_secret(sim, req, id, cs, true)
+        }
         _ => route_not_found(req),
     }
 }
@@ -153,8 +142,7 @@ fn json_body(req: &SimRequest) -> Result<Value, Refusal> {
     if req.body.is_empty() {
         return Ok(Value::Null);
     }
-    serde_json::from_slice(&req.body)
-        .map_err(|_| Box::new(error(400, "BadRequest", "Body is not valid JSON")))
+    serde_json::from_slice(&req.body).map_err(|_| Box::new(error(400, "BadRequest", "Body is not valid JSON")))
 }
 
 fn type_name(v: Option<&Value>) -> &'static str {
@@ -205,11 +193,7 @@ fn required_strings(body: &Value, fields: &[&str]) -> Result<Vec<String>, Refusa
     if issues.is_empty() {
         Ok(values)
     } else {
-        Err(Box::new(error(
-            422,
-            "ValidationFailure",
-            Value::Array(issues),
-        )))
+        Err(Box::new(error(422, "ValidationFailure", Value::Array(issues))))
     }
 }
 
@@ -370,11 +354,7 @@ fn auth_method(sim: &Sim, req: &SimRequest, method: &str, id: &str) -> Response 
             body.insert(key.to_string(), config);
             json_response(StatusCode::OK, CT, &Value::Object(body))
         }
-        None => error(
-            400,
-            "BadRequest",
-            format!("The identity does not have {short} auth"),
-        ),
+        None => error(400, "BadRequest", format!("The identity does not have {short} auth")),
     }
 }
 
@@ -410,11 +390,7 @@ fn client_secret(sim: &Sim, req: &SimRequest, id: &str, cs_id: &str, revoke: boo
         return not_found_identity(id);
     };
     if !identity.auth_methods.contains_key("universal-auth") {
-        return error(
-            400,
-            "BadRequest",
-            "The identity does not have universal auth",
-        );
+        return error(400, "BadRequest", "The identity does not have universal auth");
     }
     let Some(pos) = identity.client_secrets.iter().position(|c| c.id == cs_id) else {
         // Infisical names the identity here, not the client secret.

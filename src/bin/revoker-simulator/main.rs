@@ -87,8 +87,8 @@ async fn run(cli: Cli) -> Result<(), String> {
     }
     let initial = match &cli.seed_file {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("cannot read seed file {}: {e}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("cannot read seed file {}: {e}", path.display()))?;
             State::from_json(&text).map_err(|e| format!("seed file {}: {e}", path.display()))?
         }
         None => State::default_seed().map_err(|e| format!("built-in seed: {e}"))?,
@@ -96,8 +96,8 @@ async fn run(cli: Cli) -> Result<(), String> {
     let listener = SimListener::bind(cli.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", cli.listen))?;
-    let addr = axum::serve::Listener::local_addr(&listener)
-        .map_err(|e| format!("cannot read the bound address: {e}"))?;
+    let addr =
+        axum::serve::Listener::local_addr(&listener).map_err(|e| format!("cannot read the bound address: {e}"))?;
 
     {
         let mut out = std::io::stdout().lock();
@@ -131,10 +131,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         Ok(Ok(Err(e))) => Err(format!("server failed: {e}")),
         Ok(Err(e)) => Err(format!("server task failed: {e}")),
         Err(_) => {
-            tracing::warn!(
-                "requests still running after {:?}; exiting anyway",
-                SHUTDOWN_GRACE
-            );
+            tracing::warn!("requests still running after {:?}; exiting anyway", SHUTDOWN_GRACE);
             Ok(())
         }
     }

@@ -8,8 +8,8 @@ use crate::faults::StatusFault;
 use crate::server::Sim;
 use crate::state::State;
 use crate::util::{
-    Refusal, SimRequest, bearer_token, constant_time_eq, empty_response, header_str, json_response,
-    lock, segments, set_header,
+    Refusal, SimRequest, bearer_token, constant_time_eq, empty_response, header_str, json_response, lock, segments,
+    set_header,
 };
 
 const CT: &str = "application/json";
@@ -126,12 +126,7 @@ fn authenticate(state: &State, req: &SimRequest) -> Result<Caller, Refusal> {
         return Err(Box::new(unauthorized(None)));
     };
     let same = |t: &str| constant_time_eq(t.as_bytes(), token.as_bytes());
-    let revoked = || {
-        Box::new(unauthorized(Some((
-            "tokenRevoked",
-            "Provided token has been revoked.",
-        ))))
-    };
+    let revoked = || Box::new(unauthorized(Some(("tokenRevoked", "Provided token has been revoked."))));
     if let Some(t) = state.onezone.tokens.iter().find(|t| same(&t.token)) {
         if t.temporary {
             let current = state
@@ -193,11 +188,7 @@ pub fn handle(sim: &Sim, req: &SimRequest) -> Response {
             temporary(sim, req, Some(*id))
         }
         ["users", _, "tokens", "temporary"] => method_not_allowed("GET, DELETE"),
-        ["tokens", "named", id]
-            if m == Method::GET || m == Method::PATCH || m == Method::DELETE =>
-        {
-            named(sim, req, id)
-        }
+        ["tokens", "named", id] if m == Method::GET || m == Method::PATCH || m == Method::DELETE => named(sim, req, id),
         ["tokens", "named", _] => method_not_allowed("GET, PATCH, DELETE"),
         _ => not_found(),
     }
@@ -255,12 +246,7 @@ fn named(sim: &Sim, req: &SimRequest, id: &str) -> Response {
         Ok(c) => c,
         Err(r) => return *r,
     };
-    let Some(token) = state
-        .onezone
-        .named_tokens
-        .iter_mut()
-        .find(|t| t.id == id && !t.deleted)
-    else {
+    let Some(token) = state.onezone.named_tokens.iter_mut().find(|t| t.id == id && !t.deleted) else {
         return not_found();
     };
     if !(caller.admin || caller.user_id == token.user_id) {

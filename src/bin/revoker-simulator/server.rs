@@ -105,10 +105,7 @@ impl Drop for CallGuard {
 /// Every request that is not an admin route: record it, apply faults, answer as the provider.
 async fn provider_entry(AxState(sim): AxState<Arc<Sim>>, req: Request) -> Response {
     let started = Instant::now();
-    let conn = req
-        .extensions()
-        .get::<ConnectInfo<ConnHandle>>()
-        .map(|c| c.0.clone());
+    let conn = req.extensions().get::<ConnectInfo<ConnHandle>>().map(|c| c.0.clone());
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_string();
     if path == "/_sim" || path.starts_with("/_sim/") {
@@ -179,11 +176,7 @@ fn reset(guard: &mut CallGuard, conn: Option<&ConnHandle>, req: &SimRequest) -> 
         Some(c) => {
             c.abort();
             guard.finish(None, Outcome::Reset);
-            tracing::info!(
-                "{} {} -> connection reset (fault)",
-                req.method,
-                req.target()
-            );
+            tracing::info!("{} {} -> connection reset (fault)", req.method, req.target());
         }
         None => {
             // Not served through SimListener (cannot happen in the binary).
@@ -219,8 +212,7 @@ fn fault_response(sim: &Sim, provider: Provider, fault: StatusFault, req: &SimRe
         Provider::Infisical => infisical::fault_response(fault, req),
         Provider::Onezone => onezone::fault_response(fault),
         Provider::Unknown => {
-            let status =
-                StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let status = StatusCode::from_u16(fault.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let mut r = json_response(
                 status,
                 "application/json",

@@ -29,10 +29,7 @@ pub const INFISICAL_METHODS: [(&str, &str); 12] = [
 
 /// The answer key of an Infisical auth method (`azure-auth` gives `identityAzureAuth`).
 pub fn infisical_response_key(method: &str) -> Option<&'static str> {
-    INFISICAL_METHODS
-        .iter()
-        .find(|(m, _)| *m == method)
-        .map(|(_, k)| *k)
+    INFISICAL_METHODS.iter().find(|(m, _)| *m == method).map(|(_, k)| *k)
 }
 
 /// A placeholder PEM shown as `customerX509.cas` while customer-managed X.509 is enabled.
@@ -221,10 +218,7 @@ enum AuthMethodsInput {
 
 fn de_auth_methods<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Value>, D::Error> {
     Ok(match AuthMethodsInput::deserialize(d)? {
-        AuthMethodsInput::List(names) => names
-            .into_iter()
-            .map(|m| (m, Value::Object(Map::new())))
-            .collect(),
+        AuthMethodsInput::List(names) => names.into_iter().map(|m| (m, Value::Object(Map::new()))).collect(),
         AuthMethodsInput::Map(map) => map,
     })
 }
@@ -297,8 +291,7 @@ pub struct NamedToken {
 impl State {
     /// Parse a seed document and complete it (generated ids, timestamps, defaults).
     pub fn from_json(text: &str) -> Result<State, String> {
-        let mut state: State =
-            serde_json::from_str(text).map_err(|e| format!("invalid seed JSON: {e}"))?;
+        let mut state: State = serde_json::from_str(text).map_err(|e| format!("invalid seed JSON: {e}"))?;
         state.normalize()?;
         Ok(state)
     }
@@ -311,33 +304,23 @@ impl State {
     /// Add or replace entries from `patch` (same key = replaced as a whole), then normalize.
     pub fn merge(&mut self, patch: State) -> Result<(), String> {
         let a = patch.atlas;
-        upsert(&mut self.atlas.api_keys, a.api_keys, |k| {
-            k.public_key.clone()
-        });
+        upsert(&mut self.atlas.api_keys, a.api_keys, |k| k.public_key.clone());
         upsert(&mut self.atlas.service_accounts, a.service_accounts, |k| {
             k.client_id.clone()
         });
         upsert(&mut self.atlas.federations, a.federations, |f| f.id.clone());
         upsert(&mut self.atlas.projects, a.projects, |p| p.group_id.clone());
-        upsert(&mut self.atlas.issued_tokens, a.issued_tokens, |t| {
-            t.token.clone()
-        });
+        upsert(&mut self.atlas.issued_tokens, a.issued_tokens, |t| t.token.clone());
         let i = patch.infisical;
-        upsert(&mut self.infisical.identities, i.identities, |x| {
-            x.id.clone()
-        });
-        upsert(&mut self.infisical.access_tokens, i.access_tokens, |t| {
-            t.token.clone()
-        });
+        upsert(&mut self.infisical.identities, i.identities, |x| x.id.clone());
+        upsert(&mut self.infisical.access_tokens, i.access_tokens, |t| t.token.clone());
         if i.access_token_ttl_seconds.is_some() {
             self.infisical.access_token_ttl_seconds = i.access_token_ttl_seconds;
         }
         let o = patch.onezone;
         upsert(&mut self.onezone.users, o.users, |u| u.id.clone());
         upsert(&mut self.onezone.tokens, o.tokens, |t| t.token.clone());
-        upsert(&mut self.onezone.named_tokens, o.named_tokens, |t| {
-            t.id.clone()
-        });
+        upsert(&mut self.onezone.named_tokens, o.named_tokens, |t| t.id.clone());
         self.normalize()
     }
 
@@ -398,11 +381,7 @@ impl State {
                     return Err(format!(
                         "infisical identity {}: unknown auth method {method:?} (known: {})",
                         identity.id,
-                        INFISICAL_METHODS
-                            .iter()
-                            .map(|(m, _)| *m)
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        INFISICAL_METHODS.iter().map(|(m, _)| *m).collect::<Vec<_>>().join(", ")
                     ));
                 }
                 let config = complete_method_config(&method, &identity.id, config, &now)?;
@@ -483,12 +462,7 @@ fn upsert<T>(dst: &mut Vec<T>, src: Vec<T>, key: impl Fn(&T) -> String) {
 }
 
 /// Fill the fields Infisical stores for every auth method, plus a few method-specific ones.
-fn complete_method_config(
-    method: &str,
-    identity_id: &str,
-    config: Value,
-    now: &str,
-) -> Result<Value, String> {
+fn complete_method_config(method: &str, identity_id: &str, config: Value, now: &str) -> Result<Value, String> {
     let mut obj = match config {
         Value::Object(m) => m,
         Value::Null => Map::new(),
@@ -635,9 +609,7 @@ mod tests {
                 .any(|t| t.token == "sim-token-to-revoke")
         );
         assert!(s.onezone.tokens.iter().any(|t| {
-            t.token == "sim-onezone-admin-token"
-                && t.admin
-                && t.user_id == "c26bab23d12f7389c3c311caf9c15902"
+            t.token == "sim-onezone-admin-token" && t.admin && t.user_id == "c26bab23d12f7389c3c311caf9c15902"
         }));
         assert!(
             s.onezone
@@ -659,9 +631,7 @@ mod tests {
     fn bad_ids_and_methods_are_rejected() {
         let e = State::from_json(r#"{"atlas":{"projects":[{"groupId":"xyz"}]}}"#);
         assert!(e.is_err());
-        let e = State::from_json(
-            r#"{"infisical":{"identities":[{"id":"a","authMethods":["foo-auth"]}]}}"#,
-        );
+        let e = State::from_json(r#"{"infisical":{"identities":[{"id":"a","authMethods":["foo-auth"]}]}}"#);
         assert!(e.is_err());
         let e = State::from_json(r#"{"atlas":{"typo":1}}"#);
         assert!(e.is_err());

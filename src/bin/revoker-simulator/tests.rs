@@ -62,11 +62,7 @@ impl TestSim {
             rb = rb.json(&b);
         }
         let resp = rb.send().await.expect("admin call");
-        assert!(
-            resp.status().is_success(),
-            "admin {path}: {}",
-            resp.status()
-        );
+        assert!(resp.status().is_success(), "admin {path}: {}", resp.status());
         resp.json().await.expect("admin json")
     }
 
@@ -79,8 +75,7 @@ impl TestSim {
     }
 
     async fn fault(&self, spec: Value) {
-        self.admin(reqwest::Method::POST, "/_sim/faults", Some(spec))
-            .await;
+        self.admin(reqwest::Method::POST, "/_sim/faults", Some(spec)).await;
     }
 
     async fn stop(mut self) {
@@ -124,10 +119,7 @@ async fn atlas_token(t: &TestSim) -> String {
     let body = json_of(resp).await;
     assert_eq!(body["token_type"], "Bearer");
     assert!(body["expires_in"].as_u64().is_some());
-    body["access_token"]
-        .as_str()
-        .expect("access_token")
-        .to_string()
+    body["access_token"].as_str().expect("access_token").to_string()
 }
 
 fn jwks_revocations(state: &Value) -> u64 {
@@ -155,10 +147,7 @@ async fn digest_authenticated_jwks_revoke_counts_one_call() {
     let target = format!("DELETE {}", jwks_path());
     // The digest dance: one unauthenticated challenge, then the authenticated call.
     assert_eq!(calls["counts"][&target], 2);
-    assert_eq!(
-        calls["countsByStatus"][&target],
-        json!({"401": 1, "204": 1})
-    );
+    assert_eq!(calls["countsByStatus"][&target], json!({"401": 1, "204": 1}));
     let auth = calls["calls"][1]["headers"]["authorization"]
         .as_str()
         .expect("auth header");
@@ -264,9 +253,7 @@ async fn atlas_challenge_versions_ids_and_not_found() {
         .expect("call");
     assert_eq!(resp.status(), 202);
     assert_eq!(
-        resp.headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok()),
+        resp.headers().get("content-type").and_then(|v| v.to_str().ok()),
         Some("application/vnd.atlas.2025-03-12+json;charset=utf-8")
     );
     assert_eq!(json_of(resp).await["customerX509"], json!({}));
@@ -323,14 +310,13 @@ async fn status_fault_twice_then_success() {
     }
     assert_eq!(statuses, vec![503, 503, 204]);
     assert_eq!(jwks_revocations(&t.state().await), 1);
-    assert_eq!(
-        t.admin(reqwest::Method::GET, "/_sim/faults", None).await,
-        json!([])
-    );
+    assert_eq!(t.admin(reqwest::Method::GET, "/_sim/faults", None).await, json!([]));
 
     // Atlas 429 carries Retry-After.
-    t.fault(json!({"match": {"path": "/api/atlas/v2/orgs"}, "kind": "status", "status": 429, "retryAfter": 7, "times": 1}))
-        .await;
+    t.fault(
+        json!({"match": {"path": "/api/atlas/v2/orgs"}, "kind": "status", "status": 429, "retryAfter": 7, "times": 1}),
+    )
+    .await;
     let resp = t
         .client
         .get(t.url("/api/atlas/v2/orgs"))
@@ -340,15 +326,10 @@ async fn status_fault_twice_then_success() {
         .expect("call");
     assert_eq!(resp.status(), 429);
     assert_eq!(
-        resp.headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok()),
+        resp.headers().get("retry-after").and_then(|v| v.to_str().ok()),
         Some("7")
     );
-    assert_eq!(
-        json_of(resp).await["errorCode"],
-        "RATE_LIMITED_TOKEN_BUCKET"
-    );
+    assert_eq!(json_of(resp).await["errorCode"], "RATE_LIMITED_TOKEN_BUCKET");
     t.stop().await;
 }
 
@@ -386,13 +367,13 @@ async fn reset_fault_gives_a_client_connection_error() {
     assert_eq!(orgs[1]["status"], 200);
 
     // phase "after": the effect happens, the answer is lost.
-    t.fault(json!({"match": {"method": "DELETE", "path": format!("/api/atlas/v2/groups/{GROUP}/userSecurity/customerX509")},
-                   "kind": "reset", "phase": "after", "times": 1}))
-        .await;
+    t.fault(
+        json!({"match": {"method": "DELETE", "path": format!("/api/atlas/v2/groups/{GROUP}/userSecurity/customerX509")},
+                   "kind": "reset", "phase": "after", "times": 1}),
+    )
+    .await;
     let result = new_client()
-        .delete(t.url(&format!(
-            "/api/atlas/v2/groups/{GROUP}/userSecurity/customerX509"
-        )))
+        .delete(t.url(&format!("/api/atlas/v2/groups/{GROUP}/userSecurity/customerX509")))
         .header("accept", "application/vnd.atlas.2023-01-01+json")
         .bearer_auth(&token)
         .send()
@@ -449,10 +430,7 @@ async fn infisical_auth_methods_tokens_and_client_secrets() {
         .await
         .expect("call");
     assert_eq!(resp.status(), 200);
-    assert_eq!(
-        json_of(resp).await["identityAzureAuth"]["identityId"],
-        TARGET
-    );
+    assert_eq!(json_of(resp).await["identityAzureAuth"]["identityId"], TARGET);
     let resp = t
         .client
         .delete(t.url(&azure))
@@ -465,11 +443,7 @@ async fn infisical_auth_methods_tokens_and_client_secrets() {
     assert_eq!(body["error"], "BadRequest");
     assert_eq!(body["statusCode"], 400);
     assert_eq!(body["message"], "The identity does not have azure auth");
-    assert!(
-        body["reqId"]
-            .as_str()
-            .is_some_and(|r| r.starts_with("req-"))
-    );
+    assert!(body["reqId"].as_str().is_some_and(|r| r.starts_with("req-")));
 
     let resp = t
         .client
@@ -510,16 +484,10 @@ async fn infisical_auth_methods_tokens_and_client_secrets() {
     };
     let resp = revoke("sim-token-to-revoke").await.expect("call");
     assert_eq!(resp.status(), 200);
-    assert_eq!(
-        json_of(resp).await["message"],
-        "Successfully revoked access token"
-    );
+    assert_eq!(json_of(resp).await["message"], "Successfully revoked access token");
     let resp = revoke("sim-token-to-revoke").await.expect("call");
     assert_eq!(resp.status(), 401);
-    assert_eq!(
-        json_of(resp).await["message"],
-        "No identity access token found"
-    );
+    assert_eq!(json_of(resp).await["message"], "No identity access token found");
     let resp = revoke("never-issued").await.expect("call");
     assert_eq!(resp.status(), 403);
     assert_eq!(json_of(resp).await["error"], "TokenError");
@@ -534,9 +502,7 @@ async fn infisical_auth_methods_tokens_and_client_secrets() {
     assert_eq!(json_of(resp).await["error"], "ValidationFailure");
 
     // Client secret revocation.
-    let cs = format!(
-        "/api/v1/auth/universal-auth/identities/{TARGET}/client-secrets/{CLIENT_SECRET_ID}"
-    );
+    let cs = format!("/api/v1/auth/universal-auth/identities/{TARGET}/client-secrets/{CLIENT_SECRET_ID}");
     let resp = t
         .client
         .post(t.url(&format!("{cs}/revoke")))
@@ -571,14 +537,10 @@ async fn infisical_auth_methods_tokens_and_client_secrets() {
     let body = json_of(resp).await;
     assert_eq!(body["error"], "RateLimitExceeded");
     assert_eq!(body["statusCode"], 429);
-    assert_eq!(
-        body["message"],
-        "Rate limit exceeded. Please try again in 7 seconds"
-    );
+    assert_eq!(body["message"], "Rate limit exceeded. Please try again in 7 seconds");
 
     // Expired login tokens are refused.
-    t.admin(reqwest::Method::POST, "/_sim/tokens/expire", None)
-        .await;
+    t.admin(reqwest::Method::POST, "/_sim/tokens/expire", None).await;
     let resp = t
         .client
         .get(t.url(&format!("/api/v1/auth/aws-auth/identities/{TARGET}")))
@@ -655,9 +617,7 @@ async fn onezone_temporary_and_named_tokens() {
     assert_eq!(json_of(resp).await["error"]["id"], "forbidden");
     let resp = t
         .client
-        .delete(oz(
-            "/users/00000000000000000000000000000000/tokens/temporary",
-        ))
+        .delete(oz("/users/00000000000000000000000000000000/tokens/temporary"))
         .header("x-auth-token", OZ_ADMIN)
         .send()
         .await
@@ -762,26 +722,13 @@ async fn admin_state_calls_and_reset() {
         .await
         .expect("call");
     assert_eq!(resp.status(), 400);
-    assert_eq!(
-        t.state().await["atlas"]["projects"]
-            .as_array()
-            .map(Vec::len),
-        Some(2)
-    );
+    assert_eq!(t.state().await["atlas"]["projects"].as_array().map(Vec::len), Some(2));
     // Reset: back to the seed, calls and faults cleared.
     t.fault(json!({"match": {"path": "/"}, "kind": "latency", "latencyMs": 1}))
         .await;
     t.admin(reqwest::Method::POST, "/_sim/reset", None).await;
     assert_eq!(t.calls().await["total"], 0);
-    assert_eq!(
-        t.admin(reqwest::Method::GET, "/_sim/faults", None).await,
-        json!([])
-    );
-    assert_eq!(
-        t.state().await["atlas"]["projects"]
-            .as_array()
-            .map(Vec::len),
-        Some(1)
-    );
+    assert_eq!(t.admin(reqwest::Method::GET, "/_sim/faults", None).await, json!([]));
+    assert_eq!(t.state().await["atlas"]["projects"].as_array().map(Vec::len), Some(1));
     t.stop().await;
 }

@@ -59,10 +59,7 @@ pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
 
 /// Split a raw path into percent-decoded segments (without the leading empty one).
 pub fn segments(path: &str) -> Vec<String> {
-    path.trim_start_matches('/')
-        .split('/')
-        .map(percent_decode)
-        .collect()
+    path.trim_start_matches('/').split('/').map(percent_decode).collect()
 }
 
 /// Decode `%XX` escapes; invalid escapes are kept as they are.
@@ -91,8 +88,7 @@ pub fn json_response(status: StatusCode, content_type: &str, body: &Value) -> Re
     let bytes = serde_json::to_vec(body).unwrap_or_default();
     let mut resp = Response::new(Body::from(bytes));
     *resp.status_mut() = status;
-    let ct = HeaderValue::from_str(content_type)
-        .unwrap_or_else(|_| HeaderValue::from_static("application/json"));
+    let ct = HeaderValue::from_str(content_type).unwrap_or_else(|_| HeaderValue::from_static("application/json"));
     resp.headers_mut().insert(CONTENT_TYPE, ct);
     resp
 }
@@ -186,9 +182,7 @@ pub fn fingerprint(secret: &str) -> String {
 
 /// True when `s` is exactly 24 lowercase hex digits (Atlas ObjectId form).
 pub fn is_hex24(s: &str) -> bool {
-    s.len() == 24
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 24 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Compare two byte strings without stopping at the first difference.
@@ -226,14 +220,8 @@ mod tests {
     #[test]
     fn rfc3339_formatting() {
         assert_eq!(format_rfc3339_millis(0, 0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            format_rfc3339_millis(1_736_499_600, 7),
-            "2025-01-10T09:00:00.007Z"
-        );
-        assert_eq!(
-            format_rfc3339_millis(951_782_400, 0),
-            "2000-02-29T00:00:00.000Z"
-        );
+        assert_eq!(format_rfc3339_millis(1_736_499_600, 7), "2025-01-10T09:00:00.007Z");
+        assert_eq!(format_rfc3339_millis(951_782_400, 0), "2000-02-29T00:00:00.000Z");
     }
 
     #[test]
