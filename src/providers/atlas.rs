@@ -36,7 +36,9 @@ use crate::api::{ATLAS_DEFAULT_URL, AtlasProvider, ProviderType};
 use crate::credentials::AtlasCredentials;
 use crate::providers::error::retry_after_header;
 use crate::providers::http::{HttpSettings, ProviderHttp, describe};
-use crate::providers::{AttemptContext, Operation, Outcome, OutcomeKind, Provider, ProviderError, Reason};
+use crate::providers::{
+    AttemptContext, Operation, Outcome, OutcomeKind, Provider, ProviderError, Reason, clip, redact,
+};
 
 /// Operation id of the JWKS revocation.
 pub const OP_REVOKE_JWKS: &str = "revokeJwksFromIdentityProvider";
@@ -474,10 +476,7 @@ impl AtlasClient {
             AtlasCredentials::ApiKey { private_key, .. } => private_key,
             AtlasCredentials::ServiceAccount { client_secret, .. } => client_secret,
         };
-        let secret = secret.expose_secret();
-        if secret.len() >= 4 && err.message.contains(secret) {
-            err.message = err.message.replace(secret, "[redacted]");
-        }
+        err.message = redact(&err.message, &[secret]);
         err
     }
 
@@ -554,13 +553,13 @@ impl AtlasClient {
         let found: IdentityProvider = serde_json::from_str(&body).unwrap_or_default();
         let mut facts = Vec::new();
         if let Some(name) = &found.display_name {
-            facts.push(format!("{:?}", truncate(name, 100)));
+            facts.push(format!("{:?}", clip(name, 100)));
         }
         if let Some(protocol) = &found.protocol {
-            facts.push(truncate(protocol, 20));
+            facts.push(clip(protocol, 20));
         }
         if let Some(issuer) = &found.issuer_uri {
-            facts.push(format!("issuer {}", truncate(issuer, 200)));
+            facts.push(format!("issuer {}", clip(issuer, 200)));
         }
         let described = if facts.is_empty() {
             String::new()
@@ -607,7 +606,7 @@ impl AtlasClient {
                 Reason::UnexpectedResponse,
                 format!(
                     "{OP_GET_USER_SECURITY}: Atlas answered {status} but the body is not UserSecurity JSON: {}",
-                    truncate(&body, MAX_PROVIDER_TEXT)
+                    clip(&body, MAX_PROVIDER_TEXT)
                 ),
             )
             .with_http(status.as_u16(), request_id.clone(), None)
@@ -841,22 +840,22 @@ fn provider_said(status: u16, body: &str) -> (String, Option<String>) {
         let mut text = String::from("Atlas said:");
         if let Some(code) = &err.error_code {
             text.push(' ');
-            text.push_str(&truncate(code, 100));
+            text.push_str(&clip(code, 100));
         }
         if let Some(reason) = &err.reason {
-            text.push_str(&format!(" ({})", truncate(reason, 100)));
+            text.push_str(&format!(" ({})", clip(reason, 100)));
         }
         if let Some(detail) = &err.detail {
             text.push_str(": ");
-            text.push_str(&truncate(detail, MAX_PROVIDER_TEXT));
+            text.push_str(&clip(detail, MAX_PROVIDER_TEXT));
         }
         return (text, err.error_code);
     }
     if let Ok(err) = serde_json::from_str::<OAuthError>(body) {
-        let mut text = format!("Atlas said: {}", truncate(&err.error, 100));
+        let mut text = format!("Atlas said: {}", clip(&err.error, 100));
         if let Some(description) = &err.error_description {
             text.push_str(": ");
-            text.push_str(&truncate(description, MAX_PROVIDER_TEXT));
+            text.push_str(&clip(description, MAX_PROVIDER_TEXT));
         }
         return (text, Some(err.error));
     }
@@ -867,7 +866,7 @@ fn provider_said(status: u16, body: &str) -> (String, Option<String>) {
         (
             format!(
                 "HTTP {status} with a body that is not an Atlas error: {}",
-                truncate(trimmed, MAX_PROVIDER_TEXT)
+                clip(trimmed, MAX_PROVIDER_TEXT)
             ),
             None,
         )
@@ -901,15 +900,7 @@ fn request_id(headers: &HeaderMap) -> Option<String> {
     ["x-request-id", "x-mongodb-request-id"]
         .iter()
         .find_map(|name| headers.get(*name)?.to_str().ok())
-        .map(|id| truncate(id, 100))
-}
-
-/// At most `max` characters of `text`, with an ellipsis when cut.
-fn truncate(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        None => text.to_string(),
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-    }
+        .map(|id| clip(id, 100))
 }
 
 #[cfg(test)]
@@ -1878,8 +1869,8 @@ mod tests {
 
     #[test]
     fn truncation_respects_char_boundaries() {
-        assert_eq!(truncate("héllo", 2), "hé…");
-        assert_eq!(truncate("abc", 3), "abc");
-        assert_eq!(truncate(&"é".repeat(400), 300).chars().count(), 301);
+        assert_eq!(clip("héllo", 2), "hé…");
+        assert_eq!(clip("abc", 3), "abc");
+        assert_eq!(clip(&"é".repeat(400), 300).chars().count(), 301);
     }
 }

@@ -22,7 +22,9 @@ use crate::api::{INFISICAL_DEFAULT_URL, InfisicalAuthMethod, InfisicalProvider, 
 use crate::credentials::InfisicalCredentials;
 use crate::providers::error::retry_after_header;
 use crate::providers::http::{HttpSettings, ProviderHttp, describe};
-use crate::providers::{AttemptContext, Operation, Outcome, OutcomeKind, Provider, ProviderError, Reason};
+use crate::providers::{
+    AttemptContext, Operation, Outcome, OutcomeKind, Provider, ProviderError, Reason, clip, redact,
+};
 
 /// How long a login token is cached when Infisical states no expiry (`expiresIn` 0 or missing).
 const NO_EXPIRY_CACHE: Duration = Duration::from_secs(3600);
@@ -906,28 +908,6 @@ fn try_again_in(text: &str) -> Option<Duration> {
     } else {
         Some(Duration::from_secs(n))
     }
-}
-
-/// Replace every secret value in `text` (values shorter than 6 characters are left alone, as
-/// replacing them would mangle ordinary words).
-fn redact(text: &str, secrets: &[&SecretString]) -> String {
-    let mut out = text.to_string();
-    for secret in secrets {
-        let value = secret.expose_secret();
-        if value.len() >= 6 {
-            out = out.replace(value, "[redacted]");
-        }
-    }
-    out
-}
-
-fn clip(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let mut out: String = text.chars().take(max).collect();
-    out.push('…');
-    out
 }
 
 #[cfg(test)]

@@ -151,6 +151,27 @@ pub fn fingerprint(secret: &SecretString) -> String {
     format!("sha256:{}", &hex::encode(digest)[..12])
 }
 
+/// Replace every secret value in a text that came from a provider (an echo of what we sent).
+/// Values shorter than 6 characters are left alone: replacing them would mangle ordinary words.
+pub(crate) fn redact(text: &str, secrets: &[&SecretString]) -> String {
+    let mut out = text.to_string();
+    for secret in secrets {
+        let value = secret.expose_secret();
+        if value.len() >= 6 {
+            out = out.replace(value, "[redacted]");
+        }
+    }
+    out
+}
+
+/// At most `max` characters of `text`, with an ellipsis when cut.
+pub(crate) fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_string(),
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+    }
+}
+
 /// Facts about earlier attempts that change how an answer is read.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AttemptContext {

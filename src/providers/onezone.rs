@@ -18,7 +18,9 @@ use crate::api::{NamedTokenAction, OnezoneProvider, ProviderType};
 use crate::credentials::OnezoneCredentials;
 use crate::providers::error::retry_after_header;
 use crate::providers::http::{HttpSettings, ProviderHttp, describe};
-use crate::providers::{AttemptContext, Operation, Outcome, OutcomeKind, Provider, ProviderError, Reason};
+use crate::providers::{
+    AttemptContext, Operation, Outcome, OutcomeKind, Provider, ProviderError, Reason, clip, redact,
+};
 
 /// Longest provider text copied into a message.
 const MAX_PROVIDER_TEXT: usize = 300;
@@ -445,8 +447,8 @@ impl Failure {
         }
         Failure {
             status: answer.status,
-            error_code: id.map(|i| clip(&redact(&i, token), 64)),
-            text: clip(&redact(&text, token), MAX_PROVIDER_TEXT),
+            error_code: id.map(|i| clip(&redact(&i, &[token]), 64)),
+            text: clip(&redact(&text, &[token]), MAX_PROVIDER_TEXT),
             parsed,
             retry_after: answer.retry_after,
         }
@@ -502,24 +504,6 @@ impl Failure {
         };
         self.error(err)
     }
-}
-
-fn redact(text: &str, token: &SecretString) -> String {
-    let value = token.expose_secret();
-    if value.len() >= 6 {
-        text.replace(value, "[redacted]")
-    } else {
-        text.to_string()
-    }
-}
-
-fn clip(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let mut out: String = text.chars().take(max).collect();
-    out.push('…');
-    out
 }
 
 #[cfg(test)]
