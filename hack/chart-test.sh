@@ -289,6 +289,30 @@ for s in "${sets[@]}"; do
   fi
 done
 
+# args_accepted FILE: the Deployment's args in a rendered FILE are accepted by the real binary
+# (clap exits 2 on a usage error; with no cluster the binary then fails later with exit code 1).
+REVOKER_BIN=${REVOKER_BIN:-$ROOT/target/debug/revoker}
+args_accepted() {
+  local args rc
+  mapfile -t args < <("$PYTHON" -c '
+import sys, yaml
+for d in yaml.safe_load_all(open(sys.argv[1])):
+    if d and d.get("kind") == "Deployment":
+        print("\n".join(d["spec"]["template"]["spec"]["containers"][0]["args"]))
+' "$1")
+  rc=0
+  KUBECONFIG=/nonexistent timeout 10 "$REVOKER_BIN" "${args[@]}" >"$1.run" 2>&1 || rc=$?
+  [[ $rc != 2 ]] || { cat "$1.run"; return 1; }
+  grep -q 'kubeconfig' "$1.run" || { echo "unexpected: $(tail -c 300 "$1.run")"; return 1; }
+}
+if [[ -x $REVOKER_BIN ]]; then
+  for s in "${sets[@]}"; do
+    [[ -f $OUT/$s.yaml ]] && run "revoker accepts the Deployment args of $s" args_accepted "$OUT/$s.yaml"
+  done
+else
+  fail "revoker binary $REVOKER_BIN not built (cargo build --bin revoker)"
+fi
+
 # ServiceMonitor gating: absent without the API (checked above), present when the API is
 # advertised, and when forced.
 # sm_rendered WANT ARGS...: helm template ARGS renders WANT ServiceMonitors.
