@@ -33,6 +33,7 @@ pub struct InvalidEntry {
 
 impl Default for AllowList {
     fn default() -> Self {
+        // The constant hosts parse (unit test defaults_allow_official_hosts_over_https_only).
         Self::parse(DEFAULT_ALLOWED_HOSTS.iter().copied()).expect("default hosts parse")
     }
 }
