@@ -731,8 +731,9 @@ async fn leader_election_lets_one_replica_act_and_hands_over(env: &mut Env) -> R
             .is_some_and(|p| p.log_text().contains("revocation attempt")),
         "the standby replica acted",
     )?;
-    // Kill the leader: the standby takes over within the lease duration (6 s); 2 s more for this
-    // test's own polling of the Lease through kubectl.
+    // Kill the leader: its lease expires at most the lease duration (6 s) after the kill; the
+    // standby notices within its retry period (the 2 s grace), and this test polls the Lease through
+    // kubectl (up to 2 s more under load). Measured 2.5-6.2 s.
     let killed_at = std::time::Instant::now();
     env.operator.take().ok_or("no operator")?.kill();
     crate::env::wait_for(Duration::from_secs(30), "the standby to take the lease", || {
@@ -742,7 +743,7 @@ async fn leader_election_lets_one_replica_act_and_hands_over(env: &mut Env) -> R
     .await?;
     let handover = killed_at.elapsed();
     ensure(
-        handover < Duration::from_secs(6 + 2),
+        handover < Duration::from_secs(6 + 2 + 2),
         format!("handover took {handover:?}"),
     )?;
     env.apply(&ns, &jwks("ha-2", ""))?;
