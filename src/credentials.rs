@@ -9,7 +9,7 @@ use k8s_openapi::ByteString;
 use secrecy::SecretString;
 
 use crate::api::ProviderType;
-use crate::providers::{ProviderError, Reason};
+use crate::outcome::{ProviderError, Reason};
 
 /// MongoDB Atlas credentials.
 #[derive(Clone, Debug)]

@@ -5,7 +5,7 @@
 
 use url::Url;
 
-use crate::providers::{ProviderError, Reason};
+use crate::outcome::{ProviderError, Reason};
 
 /// Hosts allowed by default: the official provider API hosts.
 pub const DEFAULT_ALLOWED_HOSTS: [&str; 3] = ["cloud.mongodb.com", "app.infisical.com", "eu.infisical.com"];

@@ -5,10 +5,12 @@
 //! cluster-scoped `ClusterRevocationProvider`) that says where and how to reach the provider.
 
 mod common;
+mod conditions;
 mod provider;
 mod revocations;
 
 pub use common::*;
+pub use conditions::*;
 pub use provider::*;
 pub use revocations::*;
 

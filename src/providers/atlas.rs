@@ -34,7 +34,7 @@ use tokio::sync::Mutex;
 
 use crate::api::{ATLAS_DEFAULT_URL, AtlasProvider, ProviderType};
 use crate::credentials::AtlasCredentials;
-use crate::providers::error::retry_after_header;
+use crate::providers::http::retry_after_header;
 use crate::providers::http::{HttpSettings, ProviderHttp, describe};
 use crate::providers::{
     AttemptContext, Operation, Outcome, OutcomeKind, Provider, ProviderError, Reason, clip, redact,

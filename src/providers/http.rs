@@ -162,6 +162,12 @@ pub fn describe(err: reqwest::Error) -> String {
     text
 }
 
+/// Parse a Retry-After header given in seconds (the form Atlas uses). HTTP dates are ignored.
+pub fn retry_after_header(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+}
+
 fn transport_error(operation: &str, detail: String) -> ProviderError {
     let reason = if detail.starts_with("timeout") {
         Reason::Timeout
@@ -198,4 +204,21 @@ fn tls_config(ca_bundle: Option<&str>) -> Result<rustls::ClientConfig, ProviderE
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_reads_seconds_and_ignores_dates() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::RETRY_AFTER, "55".parse().unwrap());
+        assert_eq!(retry_after_header(&headers), Some(Duration::from_secs(55)));
+        headers.insert(
+            reqwest::header::RETRY_AFTER,
+            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
+        );
+        assert_eq!(retry_after_header(&headers), None);
+    }
 }

@@ -20,7 +20,7 @@ use tokio::sync::Mutex;
 
 use crate::api::{INFISICAL_DEFAULT_URL, InfisicalAuthMethod, InfisicalProvider, ProviderType};
 use crate::credentials::InfisicalCredentials;
-use crate::providers::error::retry_after_header;
+use crate::providers::http::retry_after_header;
 use crate::providers::http::{HttpSettings, ProviderHttp, describe};
 use crate::providers::{
     AttemptContext, Operation, Outcome, OutcomeKind, Provider, ProviderError, Reason, clip, redact,

@@ -1,20 +1,18 @@
 //! Provider clients behind one trait, one module per provider.
 //!
-//! A client turns an [`Operation`] into HTTP calls, following the contracts in `shared/specs/`,
-//! and answers with an [`Outcome`] or a classified [`ProviderError`]. Clients hold their
+//! A client turns an [`Operation`] into HTTP calls, following the contracts in
+//! `docs/provider-specs/`, and answers with an [`Outcome`] or a classified [`ProviderError`]. Clients hold their
 //! credentials and cache login tokens, so the controller keeps one client per provider object.
 
 pub mod atlas;
-pub mod error;
 pub mod http;
 pub mod infisical;
 pub mod onezone;
 
-pub use error::{ErrorClass, ProviderError, Reason};
+pub use crate::outcome::{AttemptContext, ErrorClass, Outcome, OutcomeKind, ProviderError, Reason, fingerprint};
 
 use async_trait::async_trait;
-use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
+use secrecy::SecretString;
 
 use crate::api::{InfisicalAuthMethod, NamedTokenAction, ProviderType};
 
@@ -145,64 +143,14 @@ impl Operation {
     }
 }
 
-/// A short, non-reversible fingerprint of a secret value: `sha256:` and the first 12 hex digits.
-pub fn fingerprint(secret: &SecretString) -> String {
-    let digest = Sha256::digest(secret.expose_secret().as_bytes());
-    format!("sha256:{}", &hex::encode(digest)[..12])
-}
-
 /// Replace every secret value in a text that came from a provider (an echo of what we sent).
-/// Values shorter than 6 characters are left alone: replacing them would mangle ordinary words.
 pub(crate) fn redact(text: &str, secrets: &[&SecretString]) -> String {
-    let mut out = text.to_string();
-    for secret in secrets {
-        let value = secret.expose_secret();
-        if value.len() >= 6 {
-            out = out.replace(value, "[redacted]");
-        }
-    }
-    out
+    crate::outcome::Redactor::with(secrets)
+        .redact(text, usize::MAX)
+        .into_string()
 }
 
-/// At most `max` characters of `text`, with an ellipsis when cut.
-pub(crate) fn clip(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        None => text.to_string(),
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-    }
-}
-
-/// Facts about earlier attempts that change how an answer is read.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct AttemptContext {
-    /// An earlier attempt of this revocation may have reached the provider (it was recorded in
-    /// status before the call). An ambiguous 404 then means "already revoked", not "wrong id".
-    pub earlier_attempt: bool,
-}
-
-/// How a successful call ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum OutcomeKind {
-    /// The provider revoked the target now.
-    Revoked,
-    /// The provider said the target was already gone; this call changed nothing.
-    AlreadyRevoked,
-    /// Dry run: credentials and target were checked read-only; nothing was revoked.
-    DryRun,
-}
-
-/// A successful answer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Outcome {
-    /// Revoked, already revoked, or dry run.
-    pub kind: OutcomeKind,
-    /// HTTP status of the deciding answer (None when no call was needed, e.g. some dry runs).
-    pub http_status: Option<u16>,
-    /// The provider's request id, when sent.
-    pub request_id: Option<String>,
-    /// What happened, for status and Events (no secret values).
-    pub message: String,
-}
+pub(crate) use crate::outcome::redact::clip;
 
 /// A provider client. One implementation per provider; the controller holds them as `dyn Provider`.
 #[async_trait]

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::api::{NamedTokenAction, OnezoneProvider, ProviderType};
 use crate::credentials::OnezoneCredentials;
-use crate::providers::error::retry_after_header;
+use crate::providers::http::retry_after_header;
 use crate::providers::http::{HttpSettings, ProviderHttp, describe};
 use crate::providers::{
     AttemptContext, Operation, Outcome, OutcomeKind, Provider, ProviderError, Reason, clip, redact,

@@ -1,6 +1,13 @@
-//! Classified provider errors.
+//! The outcome vocabulary: how a provider call ended (an [`Outcome`] or a classified
+//! [`ProviderError`]), whether retrying can help ([`ErrorClass`]), and the [`redact`] module that
+//! is the only way text from outside (a provider's answer) becomes something we may show.
+
+pub mod redact;
 
 use std::time::Duration;
+
+pub use crate::api::Reason;
+pub use redact::{Redacted, Redactor, fingerprint};
 
 /// Whether retrying can help.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,74 +23,56 @@ pub enum ErrorClass {
     Waiting,
 }
 
-/// Why a call failed, as a CamelCase condition reason.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Reason {
-    /// 401: the credentials were rejected.
-    Unauthorized,
-    /// 403: authenticated, but missing a role or permission (or IP access list).
-    Forbidden,
-    /// 404 for the parent (federation, IdP, project, identity, user): the id is probably wrong.
-    TargetNotFound,
-    /// 400/422: the provider rejected the request.
-    BadRequest,
-    /// 409.
-    Conflict,
-    /// Atlas 406: the API version sent is not supported for this operation.
-    UnsupportedApiVersion,
-    /// 429.
-    RateLimited,
-    /// 5xx.
-    ProviderUnavailable,
-    /// Connect error, reset, TLS failure.
-    NetworkError,
-    /// The request timed out.
-    Timeout,
-    /// The answer did not match the provider's contract.
-    UnexpectedResponse,
-    /// The provider's host is not on the egress allow-list.
-    HostNotAllowed,
-    /// The credentials Secret or a key in it is missing or unusable.
-    CredentialsUnavailable,
-    /// The provider's configuration is unusable (bad URL, bad CA bundle).
-    InvalidProviderConfig,
-    /// The referenced provider object does not exist (yet).
-    ProviderNotFound,
-    /// A ClusterRevocationProvider's namespaceSelector does not admit the revocation's namespace.
-    NamespaceNotAllowed,
-    /// The revocation's provider block does not match the provider's type.
-    ProviderMismatch,
+/// Facts about earlier attempts that change how an answer is read.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AttemptContext {
+    /// An earlier attempt of this revocation may have reached the provider (it was recorded in
+    /// status before the call). An ambiguous 404 then means "already revoked", not "wrong id".
+    pub earlier_attempt: bool,
 }
 
-impl Reason {
-    /// The CamelCase reason used in conditions, Events and the `error` metric label.
-    pub fn as_str(self) -> &'static str {
+/// How a successful call ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum OutcomeKind {
+    /// The provider revoked the target now.
+    Revoked,
+    /// The provider said the target was already gone; this call changed nothing.
+    AlreadyRevoked,
+    /// Dry run: credentials and target were checked read-only; nothing was revoked.
+    DryRun,
+}
+
+impl OutcomeKind {
+    /// The condition reason of a revocation that ended this way.
+    pub fn reason(&self) -> Reason {
         match self {
-            Reason::Unauthorized => "Unauthorized",
-            Reason::Forbidden => "Forbidden",
-            Reason::TargetNotFound => "TargetNotFound",
-            Reason::BadRequest => "BadRequest",
-            Reason::Conflict => "Conflict",
-            Reason::UnsupportedApiVersion => "UnsupportedApiVersion",
-            Reason::RateLimited => "RateLimited",
-            Reason::ProviderUnavailable => "ProviderUnavailable",
-            Reason::NetworkError => "NetworkError",
-            Reason::Timeout => "Timeout",
-            Reason::UnexpectedResponse => "UnexpectedResponse",
-            Reason::HostNotAllowed => "HostNotAllowed",
-            Reason::CredentialsUnavailable => "CredentialsUnavailable",
-            Reason::InvalidProviderConfig => "InvalidProviderConfig",
-            Reason::ProviderNotFound => "ProviderNotFound",
-            Reason::NamespaceNotAllowed => "NamespaceNotAllowed",
-            Reason::ProviderMismatch => "ProviderMismatch",
+            OutcomeKind::Revoked => Reason::Revoked,
+            OutcomeKind::AlreadyRevoked => Reason::AlreadyRevoked,
+            OutcomeKind::DryRun => Reason::DryRunSucceeded,
+        }
+    }
+
+    /// The `result` label of the revocations metric.
+    pub fn metric_result(&self) -> &'static str {
+        match self {
+            OutcomeKind::Revoked => "succeeded",
+            OutcomeKind::AlreadyRevoked => "already_revoked",
+            OutcomeKind::DryRun => "dry_run",
         }
     }
 }
 
-impl std::fmt::Display for Reason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
+/// A successful answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// Revoked, already revoked, or dry run.
+    pub kind: OutcomeKind,
+    /// HTTP status of the deciding answer (None when no call was needed, e.g. some dry runs).
+    pub http_status: Option<u16>,
+    /// The provider's request id, when sent.
+    pub request_id: Option<String>,
+    /// What happened, for status and Events (no secret values).
+    pub message: String,
 }
 
 /// A classified error. `message` says what happened and what to fix; it never holds a secret.
@@ -172,12 +161,6 @@ impl ProviderError {
     }
 }
 
-/// Parse a Retry-After header given in seconds (the form Atlas uses). HTTP dates are ignored.
-pub fn retry_after_header(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,17 +186,5 @@ mod tests {
             assert_eq!(err.reason, reason);
             assert_eq!(err.http_status, Some(status));
         }
-    }
-
-    #[test]
-    fn retry_after_reads_seconds_and_ignores_dates() {
-        let mut headers = reqwest::header::HeaderMap::new();
-        headers.insert(reqwest::header::RETRY_AFTER, "55".parse().unwrap());
-        assert_eq!(retry_after_header(&headers), Some(Duration::from_secs(55)));
-        headers.insert(
-            reqwest::header::RETRY_AFTER,
-            "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
-        );
-        assert_eq!(retry_after_header(&headers), None);
     }
 }
