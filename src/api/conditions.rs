@@ -167,4 +167,35 @@ mod tests {
             assert!(text.chars().all(|c| c.is_ascii_alphanumeric()), "{text}");
         }
     }
+
+    /// The README's reason table lists every reason: it is the user's reference.
+    #[test]
+    fn the_readme_reason_table_lists_every_reason() {
+        let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+        let first_cells: Vec<&str> = readme
+            .split("Reasons you will see:")
+            .nth(1)
+            .expect("README has the reason table")
+            .lines()
+            .skip_while(|l| !l.starts_with('|'))
+            .take_while(|l| l.starts_with('|'))
+            .filter_map(|row| row.split('|').nth(1))
+            .collect();
+        let listed: std::collections::HashSet<&str> = first_cells
+            .iter()
+            .flat_map(|cell| cell.split('`').skip(1).step_by(2))
+            .collect();
+        for reason in Reason::ALL {
+            assert!(
+                listed.contains(reason.as_str()),
+                "README's reason table lacks `{reason}`"
+            );
+        }
+        for word in &listed {
+            assert!(
+                Reason::ALL.iter().any(|r| r.as_str() == *word),
+                "README's reason table lists `{word}`, which is no reason"
+            );
+        }
+    }
 }

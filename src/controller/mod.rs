@@ -19,6 +19,8 @@ use kube::{Resource, ResourceExt};
 
 pub use registry::ProviderRegistry;
 
+use crate::api::Reason;
+
 /// Errors that end a reconcile early (the object is requeued with a delay).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -67,13 +69,13 @@ impl Context {
     }
 
     /// Publish an Event about `obj`. A failure to publish is logged, never fatal.
-    pub async fn event<K>(&self, obj: &K, type_: EventType, reason: &str, action: &str, note: String)
+    pub async fn event<K>(&self, obj: &K, type_: EventType, reason: Reason, action: &str, note: String)
     where
         K: Resource<DynamicType = ()>,
     {
         let event = Event {
             type_,
-            reason: reason.into(),
+            reason: reason.as_str().into(),
             note: Some(note),
             action: action.into(),
             secondary: None,

@@ -13,7 +13,10 @@ use tracing::info;
 use super::registry::ProviderSource;
 use super::status::set_condition;
 use super::{Context, Error};
-use crate::api::{ClusterRevocationProvider, ProviderConfig, ProviderStatus, RevocationProvider};
+use crate::api::{
+    ClusterRevocationProvider, ConditionStatus, ConditionType, ProviderConfig, ProviderStatus, Reason,
+    RevocationProvider,
+};
 use crate::telemetry::{KindLabels, METRICS};
 
 /// Re-check interval of a Ready provider.
@@ -98,7 +101,7 @@ pub async fn reconcile<P: ProviderObject>(obj: Arc<P>, ctx: Arc<Context>) -> Res
     let (ready, reason, message) = match obj.config() {
         None => (
             false,
-            "InvalidProviderConfig".to_string(),
+            Reason::InvalidProviderConfig,
             "exactly one of atlas, infisical, onezone must be set".to_string(),
         ),
         Some(config) => {
@@ -114,20 +117,19 @@ pub async fn reconcile<P: ProviderObject>(obj: Arc<P>, ctx: Arc<Context>) -> Res
                     next.auth_type = Some(auth.to_string());
                     (
                         true,
-                        "CredentialsVerified".to_string(),
+                        Reason::CredentialsVerified,
                         format!("credentials accepted ({auth})"),
                     )
                 }
-                Err(e) => (false, e.reason.as_str().to_string(), e.message),
+                Err(e) => (false, e.reason, e.message),
             }
         }
     };
-    let status_word = if ready { "True" } else { "False" };
     set_condition(
         &mut next.conditions,
-        "Ready",
-        status_word,
-        &reason,
+        ConditionType::Ready,
+        ConditionStatus::from_bool(ready),
+        reason,
         &message,
         obj.meta().generation,
         Timestamp::now(),
@@ -141,7 +143,7 @@ pub async fn reconcile<P: ProviderObject>(obj: Arc<P>, ctx: Arc<Context>) -> Res
             .await
         {
             Ok(_) => {
-                info!(kind = P::KIND, object = %super::describe(obj.as_ref()), ready, reason, "{message}")
+                info!(kind = P::KIND, object = %super::describe(obj.as_ref()), ready, reason = %reason, "{message}")
             }
             Err(kube::Error::Api(s)) if s.code == 409 => {
                 return Ok(Action::requeue(Duration::from_secs(1)));
@@ -152,7 +154,7 @@ pub async fn reconcile<P: ProviderObject>(obj: Arc<P>, ctx: Arc<Context>) -> Res
     Ok(Action::requeue(if ready { READY_RECHECK } else { NOT_READY_RECHECK }))
 }
 
-async fn check(ctx: &Context, source: ProviderSource<'_>) -> Result<&'static str, crate::providers::ProviderError> {
+async fn check(ctx: &Context, source: ProviderSource<'_>) -> Result<&'static str, crate::outcome::ProviderError> {
     let resolved = ctx.registry.client_for(source).await?;
     resolved.client.check_credentials().await
 }

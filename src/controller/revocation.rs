@@ -1,4 +1,4 @@
-//! Reconciler of the three revocation kinds: the Job-like lifecycle of DESIGN.md.
+//! Reconciler of the three revocation kinds: a Job-like lifecycle.
 //!
 //! Safety rule: an attempt is written to status (with the object's resourceVersion as a
 //! precondition) before the provider is called, and a finished revocation is never called again.
@@ -17,13 +17,22 @@ use tracing::{info, warn};
 use super::resources::{Planned, Revocation};
 use super::status::{self, retries_left};
 use super::{Context, Error, backoff};
-use crate::api::{Phase, RevocationStatus};
+use crate::api::{Phase, ProviderType, Reason, RevocationStatus};
 use crate::credentials::{self, SecretLocation};
-use crate::providers::{AttemptContext, ErrorClass, Operation, OutcomeKind, ProviderError, Reason};
+use crate::outcome::{AttemptContext, ErrorClass, Outcome, ProviderError};
+use crate::providers::{Operation, Provider};
 use crate::telemetry::{KindLabels, METRICS, RetryLabels, RevocationLabels};
 
 /// How often a waiting revocation (credentials, provider, host) looks again.
 pub const WAIT_RECHECK: Duration = Duration::from_secs(10);
+
+/// Requeue delay after a status write lost a race: the watch brings the newer object.
+const AFTER_CONFLICT: Duration = Duration::from_secs(1);
+
+/// How often the result of a provider call is written again after a conflict before giving up.
+const RESULT_WRITE_TRIES: usize = 5;
+
+const SUSPENDED_MESSAGE: &str = "suspended: set spec.suspend to false to run this revocation";
 
 /// Reconcile one revocation.
 pub async fn reconcile<K: Revocation>(obj: Arc<K>, ctx: Arc<Context>) -> Result<Action, Error> {
@@ -32,365 +41,389 @@ pub async fn reconcile<K: Revocation>(obj: Arc<K>, ctx: Arc<Context>) -> Result<
         .get_or_create(&KindLabels { kind: K::KIND.into() })
         .inc();
     let namespace = obj.namespace().ok_or(Error::MissingNamespace)?;
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), &namespace);
-    let status = obj.revocation_status().cloned().unwrap_or_default();
-    let now = Timestamp::now();
     if obj.meta().deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
-    if status.phase.is_finished() {
-        return expire_if_due(&api, obj.as_ref(), &status, now).await;
-    }
-    let life = obj.lifecycle();
-    if life.suspend && status.attempts == 0 {
-        let message = "suspended: set spec.suspend to false to run this revocation";
-        write_waiting(
-            &api,
-            &ctx,
-            obj.as_ref(),
-            &status,
-            status::REASON_SUSPENDED,
-            message,
-            now,
-        )
-        .await?;
-        return Ok(Action::await_change());
-    }
-    if let Some(due) = status.next_retry_time.as_ref().map(|t| t.0)
-        && due > now
-    {
-        return Ok(Action::requeue(to_std(due.duration_since(now))));
-    }
-    let planned = match obj.plan() {
-        Ok(planned) => planned,
-        Err(why) => {
-            let err = ProviderError::permanent(Reason::InvalidProviderConfig, why);
-            return fail(&api, &ctx, obj.as_ref(), &status, &err, "-", now).await;
-        }
-    };
-    match prepare(&ctx, obj.as_ref(), &namespace, planned).await {
-        Ok((client, op)) => execute(&api, &ctx, obj.as_ref(), &status, client, op, now).await,
-        Err(err) if err.class == ErrorClass::Waiting => {
-            write_waiting(
-                &api,
-                &ctx,
-                obj.as_ref(),
-                &status,
-                err.reason.as_str(),
-                &err.message,
-                now,
-            )
-            .await?;
-            Ok(Action::requeue(WAIT_RECHECK))
-        }
-        Err(err) => fail(&api, &ctx, obj.as_ref(), &status, &err, "-", now).await,
-    }
+    Reconciliation::new(obj.as_ref().clone(), namespace, ctx).run().await
 }
 
-/// Resolve the provider and the operation (reading a secret target if there is one).
-async fn prepare<K: Revocation>(
-    ctx: &Context,
-    obj: &K,
-    namespace: &str,
-    planned: Planned,
-) -> Result<(Arc<dyn crate::providers::Provider>, Operation), ProviderError> {
-    let life = obj.lifecycle();
-    let resolved = ctx.registry.resolve(life.provider_ref, namespace).await?;
-    if resolved.provider_type != planned.provider_type() {
-        return Err(ProviderError::permanent(
-            Reason::ProviderMismatch,
-            format!(
-                "the revocation has a {} block but provider {} is a {} provider",
-                planned.provider_type(),
-                life.provider_ref.name,
-                resolved.provider_type
-            ),
-        ));
-    }
-    let op = match planned {
-        Planned::Ready(op) => op,
-        Planned::InfisicalTokenFromSecret { secret, token_auth } => {
-            let at = SecretLocation {
-                namespace,
-                name: &secret.name,
-            };
-            let data = ctx.registry.read_secret(at).await?.data.unwrap_or_default();
-            let token = credentials::secret_value(&data, &secret.key, at)?;
-            Operation::InfisicalRevokeToken { token, token_auth }
-        }
-    };
-    Ok((resolved.client, op))
+/// A status change, and what it tells the user.
+enum Transition<'a> {
+    /// Waiting without burning retries (suspended, credentials, provider, host).
+    Waiting { reason: Reason, message: &'a str },
+    /// An attempt, recorded before the provider is called.
+    Attempt { target: &'a str, verb: &'static str },
+    /// The provider confirmed (revoked, already revoked, dry run passed).
+    Succeeded(&'a Outcome),
+    /// A transient error with retries left.
+    RetryScheduled {
+        err: &'a ProviderError,
+        retry_at: Timestamp,
+        delay: Duration,
+    },
+    /// Failed for good, with the error's reason or `BackoffLimitExceeded`.
+    Failed { reason: Reason, err: &'a ProviderError },
 }
 
-/// Record the attempt, call the provider, record the result.
-async fn execute<K: Revocation>(
-    api: &Api<K>,
-    ctx: &Context,
-    obj: &K,
-    status: &RevocationStatus,
-    client: Arc<dyn crate::providers::Provider>,
-    op: Operation,
+/// One reconcile of one revocation: the object in hand, its status, the API handle and the clock.
+struct Reconciliation<K: Revocation> {
+    api: Api<K>,
+    ctx: Arc<Context>,
+    namespace: String,
+    obj: K,
+    status: RevocationStatus,
     now: Timestamp,
-) -> Result<Action, Error> {
-    let life = obj.lifecycle();
-    let generation = obj.meta().generation;
-    if !retries_left(status.attempts, life.backoff_limit) {
-        let err = ProviderError::permanent(Reason::ProviderUnavailable, "no retries left");
-        return fail_with_reason(
-            api,
+    /// The provider type the spec's block asks for, once planned (labels the metrics).
+    provider: Option<ProviderType>,
+    /// The provider operation, once known (`status.providerResult.operation`).
+    operation: &'static str,
+    /// The provider has been called in this reconcile: results are written until they land.
+    called: bool,
+}
+
+impl<K: Revocation> Reconciliation<K> {
+    fn new(obj: K, namespace: String, ctx: Arc<Context>) -> Self {
+        Reconciliation {
+            api: Api::namespaced(ctx.client.clone(), &namespace),
+            status: obj.revocation_status().cloned().unwrap_or_default(),
             ctx,
+            namespace,
             obj,
-            status,
-            status::REASON_BACKOFF_LIMIT,
-            &err,
-            op.name(),
-            now,
-        )
-        .await;
+            now: Timestamp::now(),
+            provider: None,
+            operation: "-",
+            called: false,
+        }
     }
-    let mut recorded = status::attempt_recorded(status, &op.target(), generation, now);
-    recorded.provider_type = Some(client.provider_type().to_string());
-    let Some(obj) = write_status(api, obj, recorded.clone()).await? else {
-        return Ok(Action::requeue(Duration::from_secs(1)));
-    };
-    let verb = if life.dry_run { "dry run" } else { "revocation" };
-    info!(kind = K::KIND, object = %super::describe(&obj), attempt = recorded.attempts, target = %op.target(), "{verb} attempt");
-    ctx.event(
-        &obj,
-        EventType::Normal,
-        status::REASON_ATTEMPTING,
-        "Revoke",
-        format!("{verb} attempt {} of {}", recorded.attempts, op.target()),
-    )
-    .await;
 
-    METRICS.in_flight.inc();
-    let result = if life.dry_run {
-        client.dry_run(&op).await
-    } else {
-        client
-            .revoke(
-                &op,
-                AttemptContext {
-                    earlier_attempt: status.attempts > 0,
-                },
-            )
-            .await
-    };
-    METRICS.in_flight.dec();
-
-    let now = Timestamp::now();
-    let provider = client.provider_type().to_string();
-    match result {
-        Ok(outcome) => {
-            let next = status::succeeded(&recorded, &outcome, op.name(), generation, now);
-            let reason = status::condition(&next, status::SUCCEEDED)
-                .map(|c| c.reason.clone())
-                .unwrap_or_default();
-            write_status(api, &obj, next).await?;
-            let result = match outcome.kind {
-                OutcomeKind::Revoked => "succeeded",
-                OutcomeKind::AlreadyRevoked => "already_revoked",
-                OutcomeKind::DryRun => "dry_run",
+    async fn run(mut self) -> Result<Action, Error> {
+        if self.status.phase.is_finished() {
+            return self.expire_if_due().await;
+        }
+        if self.obj.lifecycle().suspend && self.status.attempts == 0 {
+            let waiting = Transition::Waiting {
+                reason: Reason::Suspended,
+                message: SUSPENDED_MESSAGE,
             };
-            count(K::KIND, &provider, result);
-            info!(kind = K::KIND, object = %super::describe(&obj), reason, "{}", outcome.message);
-            ctx.event(&obj, EventType::Normal, &reason, "Revoke", outcome.message)
-                .await;
-            Ok(after_finish(&obj))
+            self.report(waiting).await?;
+            return Ok(Action::await_change());
         }
-        Err(err) if err.is_transient() && retries_left(recorded.attempts, life.backoff_limit) => {
-            let delay = backoff::retry_delay(recorded.attempts as u32, err.retry_after());
-            let retry_at = retry_time(now, delay);
-            write_status(
-                api,
-                &obj,
-                status::retry_scheduled(&recorded, &err, op.name(), retry_at, generation, now),
-            )
-            .await?;
-            METRICS
-                .retries
-                .get_or_create(&RetryLabels {
-                    kind: K::KIND.into(),
-                    provider,
-                    reason: err.reason.as_str().into(),
-                })
-                .inc();
-            warn!(kind = K::KIND, object = %super::describe(&obj), reason = %err.reason, delay_s = delay.as_secs(), "{}", err.message);
-            ctx.event(
-                &obj,
-                EventType::Warning,
-                err.reason.as_str(),
-                "Revoke",
-                format!("{}; retry in {}s", err.message, delay.as_secs()),
-            )
-            .await;
-            Ok(Action::requeue(delay))
+        if let Some(wait) = self.retry_not_yet_due() {
+            return Ok(Action::requeue(wait));
         }
-        Err(err) if err.is_transient() => {
-            let message = format!("gave up after {} attempts: {}", recorded.attempts, err.message);
-            let err = ProviderError { message, ..err };
-            fail_with_reason(
-                api,
-                ctx,
-                &obj,
-                &recorded,
-                status::REASON_BACKOFF_LIMIT,
-                &err,
-                op.name(),
-                now,
-            )
-            .await
-        }
-        Err(err) if err.class == ErrorClass::Waiting => {
-            write_waiting(api, ctx, &obj, &recorded, err.reason.as_str(), &err.message, now).await?;
-            Ok(Action::requeue(WAIT_RECHECK))
-        }
-        Err(err) => fail(api, ctx, &obj, &recorded, &err, op.name(), now).await,
-    }
-}
-
-fn count(kind: &str, provider: &str, result: &str) {
-    METRICS
-        .revocations
-        .get_or_create(&RevocationLabels {
-            kind: kind.into(),
-            provider: provider.into(),
-            result: result.into(),
-        })
-        .inc();
-}
-
-async fn fail<K: Revocation>(
-    api: &Api<K>,
-    ctx: &Context,
-    obj: &K,
-    status: &RevocationStatus,
-    err: &ProviderError,
-    operation: &str,
-    now: Timestamp,
-) -> Result<Action, Error> {
-    fail_with_reason(api, ctx, obj, status, err.reason.as_str(), err, operation, now).await
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn fail_with_reason<K: Revocation>(
-    api: &Api<K>,
-    ctx: &Context,
-    obj: &K,
-    status: &RevocationStatus,
-    reason: &str,
-    err: &ProviderError,
-    operation: &str,
-    now: Timestamp,
-) -> Result<Action, Error> {
-    let mut next = status::failed_by(status, err, operation, obj.meta().generation, now);
-    if reason != err.reason.as_str() {
-        next = status::failed(&next, reason, &err.message, None, obj.meta().generation, now);
-    }
-    let Some(obj) = write_status(api, obj, next).await? else {
-        return Ok(Action::requeue(Duration::from_secs(1)));
-    };
-    let provider = obj
-        .revocation_status()
-        .and_then(|s| s.provider_type.clone())
-        .unwrap_or_else(|| "unknown".into());
-    count(K::KIND, &provider, "failed");
-    warn!(kind = K::KIND, object = %super::describe(&obj), reason, "{}", err.message);
-    ctx.event(&obj, EventType::Warning, reason, "Revoke", err.message.clone())
-        .await;
-    Ok(after_finish(&obj))
-}
-
-/// Write a waiting state, and an Event, only when it changes something.
-async fn write_waiting<K: Revocation>(
-    api: &Api<K>,
-    ctx: &Context,
-    obj: &K,
-    status: &RevocationStatus,
-    reason: &str,
-    message: &str,
-    now: Timestamp,
-) -> Result<(), Error> {
-    let next = status::waiting(status, reason, message, obj.meta().generation, now);
-    if &next == status {
-        return Ok(());
-    }
-    if let Some(obj) = write_status(api, obj, next).await? {
-        info!(kind = K::KIND, object = %super::describe(&obj), reason, "{message}");
-        let type_ = if reason == status::REASON_SUSPENDED {
-            EventType::Normal
-        } else {
-            EventType::Warning
+        let planned = match self.obj.plan() {
+            Ok(planned) => planned,
+            Err(why) => {
+                let err = ProviderError::permanent(Reason::InvalidProviderConfig, why);
+                return self.fail(err.reason, &err).await;
+            }
         };
-        ctx.event(&obj, type_, reason, "Wait", message.to_string()).await;
-    }
-    Ok(())
-}
-
-/// Replace the status, with the object's resourceVersion as precondition. `None` on a conflict:
-/// someone (another replica, or our own earlier write) changed the object; the watch brings the
-/// new version and the reconcile starts again from it.
-async fn write_status<K: Revocation>(api: &Api<K>, obj: &K, mut status: RevocationStatus) -> Result<Option<K>, Error> {
-    if status.provider_type.is_none() {
-        status.provider_type = obj.revocation_status().and_then(|s| s.provider_type.clone());
-    }
-    let mut updated = obj.clone();
-    updated.set_revocation_status(status);
-    match api
-        .replace_status(&obj.name_any(), &PostParams::default(), &updated)
-        .await
-    {
-        Ok(written) => Ok(Some(written)),
-        Err(kube::Error::Api(s)) if s.code == 409 => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// What to do after finishing: wait for the TTL, or for nothing.
-fn after_finish<K: Revocation>(obj: &K) -> Action {
-    match obj.lifecycle().ttl_seconds_after_finished {
-        Some(ttl) => Action::requeue(Duration::from_secs(ttl.max(0) as u64)),
-        None => Action::await_change(),
-    }
-}
-
-/// Delete a finished revocation once its TTL has passed.
-async fn expire_if_due<K: Revocation>(
-    api: &Api<K>,
-    obj: &K,
-    status: &RevocationStatus,
-    now: Timestamp,
-) -> Result<Action, Error> {
-    let (Some(ttl), Some(done)) = (
-        obj.lifecycle().ttl_seconds_after_finished,
-        status.completion_time.as_ref(),
-    ) else {
-        return Ok(Action::await_change());
-    };
-    debug_assert!(status.phase == Phase::Succeeded || status.phase == Phase::Failed);
-    let expires = done
-        .0
-        .saturating_add(SignedDuration::from_secs(ttl.max(0)))
-        .unwrap_or(done.0);
-    if expires > now {
-        return Ok(Action::requeue(to_std(expires.duration_since(now))));
-    }
-    let params = DeleteParams {
-        preconditions: Some(Preconditions {
-            uid: obj.uid(),
-            resource_version: None,
-        }),
-        ..DeleteParams::default()
-    };
-    match api.delete(&obj.name_any(), &params).await {
-        Ok(_) => {
-            info!(kind = K::KIND, object = %super::describe(obj), "deleted after ttlSecondsAfterFinished")
+        self.provider = Some(planned.provider_type());
+        match self.prepare(planned).await {
+            Ok((client, op)) => self.execute(client.as_ref(), op).await,
+            Err(err) => self.not_called(err).await,
         }
-        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
-        Err(e) => return Err(e.into()),
     }
-    Ok(Action::await_change())
+
+    /// Time left until a scheduled retry is due.
+    fn retry_not_yet_due(&self) -> Option<Duration> {
+        let due = self.status.next_retry_time.as_ref()?.0;
+        (due > self.now).then(|| to_std(due.duration_since(self.now)))
+    }
+
+    /// Resolve the provider and the operation (reading a secret target if there is one).
+    async fn prepare(&self, planned: Planned) -> Result<(Arc<dyn Provider>, Operation), ProviderError> {
+        let provider_ref = self.obj.lifecycle().provider_ref;
+        let resolved = self.ctx.registry.resolve(provider_ref, &self.namespace).await?;
+        if resolved.provider_type != planned.provider_type() {
+            return Err(ProviderError::permanent(
+                Reason::ProviderMismatch,
+                format!(
+                    "the revocation has a {} block but provider {} is a {} provider",
+                    planned.provider_type(),
+                    provider_ref.name,
+                    resolved.provider_type
+                ),
+            ));
+        }
+        let op = match planned {
+            Planned::Ready(op) => op,
+            Planned::InfisicalTokenFromSecret { secret, token_auth } => {
+                let at = SecretLocation {
+                    namespace: &self.namespace,
+                    name: &secret.name,
+                };
+                let data = self.ctx.registry.read_secret(at).await?.data.unwrap_or_default();
+                let token = credentials::secret_value(&data, &secret.key, at)?;
+                Operation::InfisicalRevokeToken { token, token_auth }
+            }
+        };
+        Ok((resolved.client, op))
+    }
+
+    /// The provider was not called: wait, or fail for good.
+    async fn not_called(&mut self, err: ProviderError) -> Result<Action, Error> {
+        if err.class == ErrorClass::Waiting {
+            return self.wait(&err).await;
+        }
+        self.fail(err.reason, &err).await
+    }
+
+    /// Record the attempt, call the provider, record the result.
+    async fn execute(&mut self, client: &dyn Provider, op: Operation) -> Result<Action, Error> {
+        let (dry_run, backoff_limit) = {
+            let life = self.obj.lifecycle();
+            (life.dry_run, life.backoff_limit)
+        };
+        self.operation = op.name();
+        if !retries_left(self.status.attempts, backoff_limit) {
+            let err = ProviderError::permanent(Reason::ProviderUnavailable, "no retries left");
+            return self.fail(Reason::BackoffLimitExceeded, &err).await;
+        }
+        let target = op.target();
+        let verb = if dry_run { "dry run" } else { "revocation" };
+        if !self.report(Transition::Attempt { target: &target, verb }).await? {
+            return Ok(Action::requeue(AFTER_CONFLICT));
+        }
+        let result = self.call(client, &op, dry_run).await;
+        match result {
+            Ok(outcome) => {
+                self.report(Transition::Succeeded(&outcome)).await?;
+                Ok(self.after_finish())
+            }
+            Err(err) if err.is_transient() && retries_left(self.status.attempts, backoff_limit) => {
+                let delay = backoff::retry_delay(self.status.attempts as u32, err.retry_after());
+                let retry_at = retry_time(self.now, delay);
+                let retry = Transition::RetryScheduled {
+                    err: &err,
+                    retry_at,
+                    delay,
+                };
+                self.report(retry).await?;
+                Ok(Action::requeue(delay))
+            }
+            Err(err) if err.is_transient() => {
+                let message = format!("gave up after {} attempts: {}", self.status.attempts, err.message);
+                let err = ProviderError { message, ..err };
+                self.fail(Reason::BackoffLimitExceeded, &err).await
+            }
+            Err(err) if err.class == ErrorClass::Waiting => self.wait(&err).await,
+            Err(err) => self.fail(err.reason, &err).await,
+        }
+    }
+
+    /// The provider call itself, counted as in flight. Afterwards the clock moves on.
+    async fn call(&mut self, client: &dyn Provider, op: &Operation, dry_run: bool) -> Result<Outcome, ProviderError> {
+        METRICS.in_flight.inc();
+        let result = if dry_run {
+            client.dry_run(op).await
+        } else {
+            let ctx = AttemptContext {
+                earlier_attempt: self.status.attempts > 1,
+            };
+            client.revoke(op, ctx).await
+        };
+        METRICS.in_flight.dec();
+        self.called = true;
+        self.now = Timestamp::now();
+        result
+    }
+
+    async fn wait(&mut self, err: &ProviderError) -> Result<Action, Error> {
+        let waiting = Transition::Waiting {
+            reason: err.reason,
+            message: &err.message,
+        };
+        self.report(waiting).await?;
+        Ok(Action::requeue(WAIT_RECHECK))
+    }
+
+    async fn fail(&mut self, reason: Reason, err: &ProviderError) -> Result<Action, Error> {
+        if !self.report(Transition::Failed { reason, err }).await? {
+            return Ok(Action::requeue(AFTER_CONFLICT));
+        }
+        Ok(self.after_finish())
+    }
+
+    /// The one place a status change happens: the transition, the status write, and — once
+    /// written — the metric, the log line and the Event. False when the write lost a race.
+    async fn report(&mut self, change: Transition<'_>) -> Result<bool, Error> {
+        let next = self.next_status(&change);
+        if matches!(change, Transition::Waiting { .. }) && next == self.status {
+            return Ok(true);
+        }
+        let written = if self.called {
+            self.write_result(next).await?
+        } else {
+            self.write(next).await?
+        };
+        if written {
+            self.announce(&change).await;
+        }
+        Ok(written)
+    }
+
+    fn next_status(&self, change: &Transition<'_>) -> RevocationStatus {
+        let (current, generation, now) = (&self.status, self.obj.meta().generation, self.now);
+        match change {
+            Transition::Waiting { reason, message } => status::waiting(current, *reason, message, generation, now),
+            Transition::Attempt { target, .. } => {
+                let mut next = status::attempt_recorded(current, target, generation, now);
+                next.provider_type = self.provider.map(|p| p.to_string()).or(next.provider_type);
+                next
+            }
+            Transition::Succeeded(outcome) => status::succeeded(current, outcome, self.operation, generation, now),
+            Transition::RetryScheduled { err, retry_at, .. } => {
+                status::retry_scheduled(current, err, self.operation, *retry_at, generation, now)
+            }
+            Transition::Failed { reason, err } => {
+                status::failed_by(current, *reason, err, self.operation, generation, now)
+            }
+        }
+    }
+
+    /// Metric, log line and Event of a written status change.
+    async fn announce(&self, change: &Transition<'_>) {
+        let object = super::describe(&self.obj);
+        let (type_, reason, action, note) = match change {
+            Transition::Waiting { reason, message } => {
+                info!(kind = K::KIND, object = %object, reason = %reason, "{message}");
+                let type_ = if *reason == Reason::Suspended {
+                    EventType::Normal
+                } else {
+                    EventType::Warning
+                };
+                (type_, *reason, "Wait", message.to_string())
+            }
+            Transition::Attempt { target, verb } => {
+                let attempt = self.status.attempts;
+                info!(kind = K::KIND, object = %object, attempt, target = %target, "{verb} attempt");
+                let note = format!("{verb} attempt {attempt} of {target}");
+                (EventType::Normal, Reason::Attempting, "Revoke", note)
+            }
+            Transition::Succeeded(outcome) => {
+                self.count(outcome.kind.metric_result());
+                let reason = outcome.kind.reason();
+                info!(kind = K::KIND, object = %object, reason = %reason, "{}", outcome.message);
+                (EventType::Normal, reason, "Revoke", outcome.message.clone())
+            }
+            Transition::RetryScheduled { err, delay, .. } => {
+                self.count_retry(err.reason);
+                warn!(kind = K::KIND, object = %object, reason = %err.reason, delay_s = delay.as_secs(), "{}", err.message);
+                let note = format!("{}; retry in {}s", err.message, delay.as_secs());
+                (EventType::Warning, err.reason, "Revoke", note)
+            }
+            Transition::Failed { reason, err } => {
+                self.count("failed");
+                warn!(kind = K::KIND, object = %object, reason = %reason, "{}", err.message);
+                (EventType::Warning, *reason, "Revoke", err.message.clone())
+            }
+        };
+        self.ctx.event(&self.obj, type_, reason, action, note).await;
+    }
+
+    fn provider_label(&self) -> String {
+        self.provider.map_or_else(|| "unknown".into(), |p| p.to_string())
+    }
+
+    fn count(&self, result: &str) {
+        let labels = RevocationLabels {
+            kind: K::KIND.into(),
+            provider: self.provider_label(),
+            result: result.into(),
+        };
+        METRICS.revocations.get_or_create(&labels).inc();
+    }
+
+    fn count_retry(&self, reason: Reason) {
+        let labels = RetryLabels {
+            kind: K::KIND.into(),
+            provider: self.provider_label(),
+            reason: reason.as_str().into(),
+        };
+        METRICS.retries.get_or_create(&labels).inc();
+    }
+
+    /// Replace the status, with the object's resourceVersion as precondition. False on a
+    /// conflict: someone (another replica, or our own earlier write) changed the object; the watch
+    /// brings the new version and the reconcile starts again from it.
+    async fn write(&mut self, next: RevocationStatus) -> Result<bool, Error> {
+        let mut updated = self.obj.clone();
+        updated.set_revocation_status(next.clone());
+        match self
+            .api
+            .replace_status(&self.obj.name_any(), &PostParams::default(), &updated)
+            .await
+        {
+            Ok(written) => {
+                self.obj = written;
+                self.status = next;
+                Ok(true)
+            }
+            Err(kube::Error::Api(s)) if s.code == 409 => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Write the result of a provider call until it lands: on a conflict, re-read the object and
+    /// write the same result onto it, as long as it still shows the attempt this call belongs to
+    /// (nobody else has recorded a later attempt or a result). A lost result would mean a second
+    /// call on the next reconcile.
+    async fn write_result(&mut self, next: RevocationStatus) -> Result<bool, Error> {
+        for _ in 0..RESULT_WRITE_TRIES {
+            if self.write(next.clone()).await? {
+                return Ok(true);
+            }
+            let fresh = self.api.get_status(&self.obj.name_any()).await?;
+            let theirs = fresh.revocation_status().cloned().unwrap_or_default();
+            if theirs.attempts != self.status.attempts || theirs.phase.is_finished() {
+                return Ok(false);
+            }
+            self.obj = fresh;
+        }
+        Ok(false)
+    }
+
+    /// What to do after finishing: wait for the TTL, or for nothing.
+    fn after_finish(&self) -> Action {
+        match self.obj.lifecycle().ttl_seconds_after_finished {
+            Some(ttl) => Action::requeue(Duration::from_secs(ttl.max(0) as u64)),
+            None => Action::await_change(),
+        }
+    }
+
+    /// Delete a finished revocation once its TTL has passed.
+    async fn expire_if_due(&self) -> Result<Action, Error> {
+        let (Some(ttl), Some(done)) = (
+            self.obj.lifecycle().ttl_seconds_after_finished,
+            self.status.completion_time.as_ref(),
+        ) else {
+            return Ok(Action::await_change());
+        };
+        debug_assert!(self.status.phase == Phase::Succeeded || self.status.phase == Phase::Failed);
+        let expires = done
+            .0
+            .saturating_add(SignedDuration::from_secs(ttl.max(0)))
+            .unwrap_or(done.0);
+        if expires > self.now {
+            return Ok(Action::requeue(to_std(expires.duration_since(self.now))));
+        }
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: self.obj.uid(),
+                resource_version: None,
+            }),
+            ..DeleteParams::default()
+        };
+        match self.api.delete(&self.obj.name_any(), &params).await {
+            Ok(_) => {
+                info!(kind = K::KIND, object = %super::describe(&self.obj), "deleted after ttlSecondsAfterFinished")
+            }
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(Action::await_change())
+    }
 }
 
 fn to_std(d: SignedDuration) -> Duration {

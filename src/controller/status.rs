@@ -4,37 +4,23 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
-use crate::api::{Phase, ProviderResult, RevocationStatus};
-use crate::providers::{Outcome, OutcomeKind, ProviderError};
+use crate::api::{ConditionStatus, ConditionType, Phase, ProviderResult, Reason, RevocationStatus};
+use crate::outcome::{Outcome, ProviderError};
 
-/// Condition type that `kubectl wait --for=condition=Succeeded` waits on.
-pub const SUCCEEDED: &str = "Succeeded";
-/// Condition type set (True) when the revocation failed for good.
-pub const FAILED: &str = "Failed";
-
-/// Reason of a revocation waiting for its approval gate.
-pub const REASON_SUSPENDED: &str = "Suspended";
-/// Reason while an attempt is recorded and the provider is being called.
-pub const REASON_ATTEMPTING: &str = "Attempting";
-/// Reason of a revoked target.
-pub const REASON_REVOKED: &str = "Revoked";
-/// Reason of a target the provider reported as already revoked.
-pub const REASON_ALREADY_REVOKED: &str = "AlreadyRevoked";
-/// Reason of a passed dry run.
-pub const REASON_DRY_RUN: &str = "DryRunSucceeded";
-/// Reason once retries ran out.
-pub const REASON_BACKOFF_LIMIT: &str = "BackoffLimitExceeded";
+use ConditionStatus::{False, True, Unknown};
+use ConditionType::{Failed, Succeeded};
 
 /// Set a condition, keeping `lastTransitionTime` when the status value does not change.
 pub fn set_condition(
     conditions: &mut Vec<Condition>,
-    type_: &str,
-    status: &str,
-    reason: &str,
+    type_: ConditionType,
+    status: ConditionStatus,
+    reason: Reason,
     message: &str,
     generation: Option<i64>,
     now: Timestamp,
 ) {
+    let (type_, status) = (type_.as_str(), status.as_str());
     let transition = conditions
         .iter()
         .find(|c| c.type_ == type_ && c.status == status)
@@ -55,8 +41,8 @@ pub fn set_condition(
 }
 
 /// The condition of a type, if set.
-pub fn condition<'a>(status: &'a RevocationStatus, type_: &str) -> Option<&'a Condition> {
-    status.conditions.iter().find(|c| c.type_ == type_)
+pub fn condition(status: &RevocationStatus, type_: ConditionType) -> Option<&Condition> {
+    status.conditions.iter().find(|c| c.type_ == type_.as_str())
 }
 
 fn truncate(text: &str, max: usize) -> String {
@@ -81,7 +67,7 @@ fn base(current: &RevocationStatus, generation: Option<i64>) -> RevocationStatus
 /// Phase stays Pending before the first attempt and Running after one.
 pub fn waiting(
     current: &RevocationStatus,
-    reason: &str,
+    reason: Reason,
     message: &str,
     generation: Option<i64>,
     now: Timestamp,
@@ -95,8 +81,8 @@ pub fn waiting(
     next.message = Some(message.to_string());
     set_condition(
         &mut next.conditions,
-        SUCCEEDED,
-        "Unknown",
+        Succeeded,
+        Unknown,
         reason,
         message,
         generation,
@@ -123,9 +109,9 @@ pub fn attempt_recorded(
     next.message = Some(message.clone());
     set_condition(
         &mut next.conditions,
-        SUCCEEDED,
-        "Unknown",
-        REASON_ATTEMPTING,
+        Succeeded,
+        Unknown,
+        Reason::Attempting,
         &message,
         generation,
         now,
@@ -152,21 +138,16 @@ pub fn succeeded(
         request_id: outcome.request_id.clone(),
         error_code: None,
     });
-    let reason = match outcome.kind {
-        OutcomeKind::Revoked => REASON_REVOKED,
-        OutcomeKind::AlreadyRevoked => REASON_ALREADY_REVOKED,
-        OutcomeKind::DryRun => REASON_DRY_RUN,
-    };
     set_condition(
         &mut next.conditions,
-        SUCCEEDED,
-        "True",
-        reason,
+        Succeeded,
+        True,
+        outcome.kind.reason(),
         &outcome.message,
         generation,
         now,
     );
-    next.conditions.retain(|c| c.type_ != FAILED);
+    next.conditions.retain(|c| c.type_ != Failed.as_str());
     next
 }
 
@@ -182,7 +163,7 @@ fn provider_result(err: &ProviderError, operation: &str) -> ProviderResult {
 /// Failed for good: a permanent error, or the last transient one once retries ran out.
 pub fn failed(
     current: &RevocationStatus,
-    reason: &str,
+    reason: Reason,
     message: &str,
     result: Option<ProviderResult>,
     generation: Option<i64>,
@@ -196,22 +177,15 @@ pub fn failed(
     if result.is_some() {
         next.provider_result = result;
     }
-    set_condition(
-        &mut next.conditions,
-        SUCCEEDED,
-        "False",
-        reason,
-        message,
-        generation,
-        now,
-    );
-    set_condition(&mut next.conditions, FAILED, "True", reason, message, generation, now);
+    set_condition(&mut next.conditions, Succeeded, False, reason, message, generation, now);
+    set_condition(&mut next.conditions, Failed, True, reason, message, generation, now);
     next
 }
 
-/// Failed because of a provider error.
+/// Failed because of a provider error; `reason` is the error's own or `BackoffLimitExceeded`.
 pub fn failed_by(
     current: &RevocationStatus,
+    reason: Reason,
     err: &ProviderError,
     operation: &str,
     generation: Option<i64>,
@@ -219,7 +193,7 @@ pub fn failed_by(
 ) -> RevocationStatus {
     failed(
         current,
-        err.reason.as_str(),
+        reason,
         &err.message,
         Some(provider_result(err, operation)),
         generation,
@@ -248,9 +222,9 @@ pub fn retry_scheduled(
     next.provider_result = Some(provider_result(err, operation));
     set_condition(
         &mut next.conditions,
-        SUCCEEDED,
-        "Unknown",
-        err.reason.as_str(),
+        Succeeded,
+        Unknown,
+        err.reason,
         &message,
         generation,
         now,
@@ -267,13 +241,13 @@ pub fn retries_left(attempts: i32, backoff_limit: i32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::providers::{ErrorClass, Reason};
+    use crate::outcome::{ErrorClass, OutcomeKind};
 
     fn t(sec: i64) -> Timestamp {
         Timestamp::from_second(1_800_000_000 + sec).unwrap()
     }
 
-    fn cond<'a>(s: &'a RevocationStatus, type_: &str) -> &'a Condition {
+    fn cond(s: &RevocationStatus, type_: ConditionType) -> &Condition {
         condition(s, type_).unwrap_or_else(|| panic!("no {type_} condition"))
     }
 
@@ -283,7 +257,7 @@ mod tests {
         let s1 = attempt_recorded(&s0, "JWKS of x", Some(1), t(0));
         assert_eq!((s1.phase, s1.attempts), (Phase::Running, 1));
         assert_eq!(s1.start_time, Some(Time(t(0))));
-        assert_eq!(cond(&s1, SUCCEEDED).status, "Unknown");
+        assert_eq!(cond(&s1, Succeeded).status, "Unknown");
         let s2 = attempt_recorded(&s1, "JWKS of x", Some(1), t(10));
         assert_eq!(s2.attempts, 2);
         assert_eq!(s2.start_time, Some(Time(t(0))), "start time is the first attempt's");
@@ -301,15 +275,15 @@ mod tests {
         };
         let s2 = succeeded(&s1, &outcome, "deleteAuthMethod", Some(1), t(5));
         assert_eq!(s2.phase, Phase::Succeeded);
-        let c = cond(&s2, SUCCEEDED);
-        assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", REASON_ALREADY_REVOKED));
+        let c = cond(&s2, Succeeded);
+        assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", "AlreadyRevoked"));
         assert_eq!(c.last_transition_time, Time(t(5)));
         assert_eq!(s2.completion_time, Some(Time(t(5))));
         assert_eq!(
             s2.provider_result.as_ref().and_then(|r| r.request_id.as_deref()),
             Some("req-1")
         );
-        assert!(condition(&s2, FAILED).is_none());
+        assert!(condition(&s2, Failed).is_none());
     }
 
     #[test]
@@ -320,10 +294,10 @@ mod tests {
             None,
             Some("USER_UNAUTHORIZED".into()),
         );
-        let s2 = failed_by(&s1, &err, "revokeJwksFromIdentityProvider", Some(1), t(1));
+        let s2 = failed_by(&s1, err.reason, &err, "revokeJwksFromIdentityProvider", Some(1), t(1));
         assert_eq!(s2.phase, Phase::Failed);
-        assert_eq!(cond(&s2, SUCCEEDED).status, "False");
-        assert_eq!(cond(&s2, FAILED).reason, "Forbidden");
+        assert_eq!(cond(&s2, Succeeded).status, "False");
+        assert_eq!(cond(&s2, Failed).reason, "Forbidden");
         assert_eq!(s2.provider_result.as_ref().and_then(|r| r.http_status), Some(403));
         assert!(s2.message.as_deref().unwrap_or_default().contains("Organization Owner"));
     }
@@ -339,7 +313,7 @@ mod tests {
         let s2 = retry_scheduled(&s1, &err, "op", t(30), Some(1), t(1));
         assert_eq!(s2.phase, Phase::Running);
         assert_eq!(s2.next_retry_time, Some(Time(t(30))));
-        assert_eq!(cond(&s2, SUCCEEDED).reason, "ProviderUnavailable");
+        assert_eq!(cond(&s2, Succeeded).reason, "ProviderUnavailable");
         let s3 = attempt_recorded(&s2, "x", Some(1), t(30));
         assert_eq!(s3.next_retry_time, None);
     }
@@ -348,13 +322,19 @@ mod tests {
     fn waiting_keeps_pending_before_any_attempt_and_keeps_transition_time() {
         let s1 = waiting(
             &RevocationStatus::default(),
-            "CredentialsUnavailable",
+            Reason::CredentialsUnavailable,
             "Secret ns/x not found",
             Some(1),
             t(0),
         );
         assert_eq!(s1.phase, Phase::Pending);
-        let s2 = waiting(&s1, "CredentialsUnavailable", "Secret ns/x not found", Some(1), t(50));
+        let s2 = waiting(
+            &s1,
+            Reason::CredentialsUnavailable,
+            "Secret ns/x not found",
+            Some(1),
+            t(50),
+        );
         assert_eq!(s1, s2, "repeating a wait changes nothing, so nothing is written");
     }
 
@@ -368,7 +348,15 @@ mod tests {
     #[test]
     fn long_messages_are_truncated_on_a_char_boundary() {
         let mut conditions = vec![];
-        set_condition(&mut conditions, SUCCEEDED, "False", "X", &"é".repeat(2000), None, t(0));
+        set_condition(
+            &mut conditions,
+            Succeeded,
+            False,
+            Reason::BadRequest,
+            &"é".repeat(2000),
+            None,
+            t(0),
+        );
         assert!(conditions[0].message.len() <= 1024 + "…".len());
     }
 }
