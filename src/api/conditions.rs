@@ -13,8 +13,15 @@ pub enum ConditionType {
     Succeeded,
     /// Revocations: True once the revocation failed for good.
     Failed,
-    /// Providers: the credentials were accepted by a live check.
+    /// kstatus: the object reached its goal (a revocation: revoked or dry run passed; a provider:
+    /// credentials verified).
     Ready,
+    /// kstatus: work is under way or waiting (the reason says on what).
+    Reconciling,
+    /// kstatus: failed for good; only a change of the object (or a new one) helps.
+    Stalled,
+    /// Revocations with `spec.dryRun`: True once the read-only check passed, False when it failed.
+    DryRun,
 }
 
 impl ConditionType {
@@ -24,6 +31,9 @@ impl ConditionType {
             ConditionType::Succeeded => "Succeeded",
             ConditionType::Failed => "Failed",
             ConditionType::Ready => "Ready",
+            ConditionType::Reconciling => "Reconciling",
+            ConditionType::Stalled => "Stalled",
+            ConditionType::DryRun => "DryRun",
         }
     }
 }

@@ -7,17 +7,21 @@ use std::time::Duration;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::PostParams;
 use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use tracing::info;
 
 use super::registry::ProviderSource;
-use super::status::set_condition;
+use super::status::{Stamp, set_condition};
 use super::{Context, Error};
 use crate::api::{
     ClusterRevocationProvider, ConditionStatus, ConditionType, ProviderConfig, ProviderStatus, Reason,
     RevocationProvider,
 };
+use crate::outcome::ProviderError;
 use crate::telemetry::{KindLabels, METRICS};
+
+use ConditionStatus::{False, True};
 
 /// Re-check interval of a Ready provider.
 pub const READY_RECHECK: Duration = Duration::from_secs(300);
@@ -87,74 +91,143 @@ impl ProviderObject for ClusterRevocationProvider {
     }
 }
 
-/// Reconcile one provider object.
+/// Reconcile one provider object: check its credentials live, write the conditions, and send an
+/// Event when `Ready` changes.
 pub async fn reconcile<P: ProviderObject>(obj: Arc<P>, ctx: Arc<Context>) -> Result<Action, Error> {
     METRICS
         .reconciles
         .get_or_create(&KindLabels { kind: P::KIND.into() })
         .inc();
     let current = obj.provider_status().cloned().unwrap_or_default();
-    let mut next = ProviderStatus {
-        observed_generation: obj.meta().generation,
-        ..current.clone()
+    let checked = check(obj.as_ref(), &ctx).await;
+    let stamp = Stamp {
+        generation: obj.meta().generation,
+        now: Timestamp::now(),
     };
-    let (ready, reason, message) = match obj.config() {
-        None => (
-            false,
-            Reason::InvalidProviderConfig,
-            "exactly one of atlas, infisical, onezone must be set".to_string(),
-        ),
-        Some(config) => {
-            next.provider_type = Some(config.backend.provider_type().to_string());
-            let source = ProviderSource {
-                uid: obj.uid().unwrap_or_default(),
-                generation: obj.meta().generation,
-                config,
-                secret_namespace: obj.secret_namespace(&ctx),
-            };
-            match check(&ctx, source).await {
-                Ok(auth) => {
-                    next.auth_type = Some(auth.to_string());
-                    (
-                        true,
-                        Reason::CredentialsVerified,
-                        format!("credentials accepted ({auth})"),
-                    )
-                }
-                Err(e) => (false, e.reason, e.message),
-            }
-        }
-    };
-    set_condition(
-        &mut next.conditions,
-        ConditionType::Ready,
-        ConditionStatus::from_bool(ready),
-        reason,
-        &message,
-        obj.meta().generation,
-        Timestamp::now(),
-    );
+    let next = next_status(obj.as_ref(), &current, &checked, stamp);
     if next != current {
         let mut updated = obj.as_ref().clone();
-        updated.set_provider_status(next);
+        updated.set_provider_status(next.clone());
         match obj
             .api(ctx.client.clone())
             .replace_status(&obj.name_any(), &PostParams::default(), &updated)
             .await
         {
-            Ok(_) => {
-                info!(kind = P::KIND, object = %super::describe(obj.as_ref()), ready, reason = %reason, "{message}")
-            }
+            Ok(written) => announce(&written, &ctx, &current, &checked).await,
             Err(kube::Error::Api(s)) if s.code == 409 => {
                 return Ok(Action::requeue(Duration::from_secs(1)));
             }
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(Action::requeue(if ready { READY_RECHECK } else { NOT_READY_RECHECK }))
+    Ok(Action::requeue(if checked.is_ok() {
+        READY_RECHECK
+    } else {
+        NOT_READY_RECHECK
+    }))
 }
 
-async fn check(ctx: &Context, source: ProviderSource<'_>) -> Result<&'static str, crate::outcome::ProviderError> {
+/// The live check: build (or reuse) the client and let it authenticate.
+async fn check<P: ProviderObject>(obj: &P, ctx: &Context) -> Result<&'static str, ProviderError> {
+    let config = obj.config().ok_or_else(|| {
+        ProviderError::permanent(
+            Reason::InvalidProviderConfig,
+            "exactly one of spec.atlas, spec.infisical and spec.onezone must be set",
+        )
+    })?;
+    let source = ProviderSource {
+        uid: obj.uid().unwrap_or_default(),
+        generation: obj.meta().generation,
+        config,
+        secret_namespace: obj.secret_namespace(ctx),
+    };
     let resolved = ctx.registry.client_for(source).await?;
     resolved.client.check_credentials().await
+}
+
+fn next_status<P: ProviderObject>(
+    obj: &P,
+    current: &ProviderStatus,
+    checked: &Result<&'static str, ProviderError>,
+    stamp: Stamp,
+) -> ProviderStatus {
+    let mut next = ProviderStatus {
+        observed_generation: stamp.generation,
+        ..current.clone()
+    };
+    if let Some(config) = obj.config() {
+        next.provider_type = Some(config.backend.provider_type().to_string());
+    }
+    match checked {
+        Ok(auth) => {
+            next.auth_type = Some(auth.to_string());
+            set_provider_conditions(&mut next.conditions, None, &verified_message(auth), stamp);
+        }
+        Err(err) => set_provider_conditions(&mut next.conditions, Some(err), &err.message, stamp),
+    }
+    next
+}
+
+fn verified_message(auth: &str) -> String {
+    format!("the provider accepted the credentials ({auth})")
+}
+
+fn ready_reason(status: &ProviderStatus) -> Option<(String, String)> {
+    status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == ConditionType::Ready.as_str())
+        .map(|c| (c.status.clone(), c.reason.clone()))
+}
+
+/// Log the written check, and send an Event when `Ready` changed (status or reason).
+async fn announce<P: ProviderObject>(
+    written: &P,
+    ctx: &Context,
+    before: &ProviderStatus,
+    checked: &Result<&'static str, ProviderError>,
+) {
+    let object = super::describe(written);
+    let (type_, reason, message) = match checked {
+        Ok(auth) => (EventType::Normal, Reason::CredentialsVerified, verified_message(auth)),
+        Err(err) => (EventType::Warning, err.reason, err.message.clone()),
+    };
+    info!(kind = P::KIND, object = %object, ready = checked.is_ok(), reason = %reason, "{message}");
+    let after = written.provider_status().and_then(ready_reason);
+    if after != ready_reason(before) {
+        ctx.event(written, type_, reason, "CheckCredentials", message).await;
+    }
+}
+
+/// `Ready`, and `Reconciling` (a transient failure: re-checked soon) or `Stalled` (the provider
+/// object or its Secret must change), with the message in the condition that is True.
+fn set_provider_conditions(
+    conditions: &mut Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>,
+    failure: Option<&ProviderError>,
+    message: &str,
+    stamp: Stamp,
+) {
+    let (ready, reconciling, stalled, reason) = match failure {
+        None => (True, False, False, Reason::CredentialsVerified),
+        Some(err) if err.is_transient() => (False, True, False, err.reason),
+        Some(err) => (False, False, True, err.reason),
+    };
+    let said = |status: ConditionStatus| if status == True { message } else { "" };
+    set_condition(conditions, ConditionType::Ready, ready, reason, said(ready), stamp);
+    set_condition(
+        conditions,
+        ConditionType::Reconciling,
+        reconciling,
+        reason,
+        said(reconciling),
+        stamp,
+    );
+    set_condition(
+        conditions,
+        ConditionType::Stalled,
+        stalled,
+        reason,
+        said(stalled),
+        stamp,
+    );
 }

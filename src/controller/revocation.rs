@@ -15,7 +15,7 @@ use kube::{Api, ResourceExt};
 use tracing::{info, warn};
 
 use super::resources::{Planned, Revocation};
-use super::status::{self, retries_left};
+use super::status::{self, Stamp, retries_left};
 use super::{Context, Error, backoff};
 use crate::api::{Phase, ProviderType, Reason, RevocationStatus};
 use crate::credentials::{self, SecretLocation};
@@ -264,20 +264,25 @@ impl<K: Revocation> Reconciliation<K> {
     }
 
     fn next_status(&self, change: &Transition<'_>) -> RevocationStatus {
-        let (current, generation, now) = (&self.status, self.obj.meta().generation, self.now);
+        let current = &self.status;
+        let stamp = Stamp {
+            generation: self.obj.meta().generation,
+            now: self.now,
+        };
         match change {
-            Transition::Waiting { reason, message } => status::waiting(current, *reason, message, generation, now),
+            Transition::Waiting { reason, message } => status::waiting(current, *reason, message, stamp),
             Transition::Attempt { target, .. } => {
-                let mut next = status::attempt_recorded(current, target, generation, now);
+                let mut next = status::attempt_recorded(current, target, stamp);
                 next.provider_type = self.provider.map(|p| p.to_string()).or(next.provider_type);
                 next
             }
-            Transition::Succeeded(outcome) => status::succeeded(current, outcome, self.operation, generation, now),
+            Transition::Succeeded(outcome) => status::succeeded(current, outcome, self.operation, stamp),
             Transition::RetryScheduled { err, retry_at, .. } => {
-                status::retry_scheduled(current, err, self.operation, *retry_at, generation, now)
+                status::retry_scheduled(current, err, self.operation, *retry_at, stamp)
             }
             Transition::Failed { reason, err } => {
-                status::failed_by(current, *reason, err, self.operation, generation, now)
+                let dry_run = self.obj.lifecycle().dry_run;
+                status::failed(current, *reason, err, self.operation, dry_run, stamp)
             }
         }
     }

@@ -1,14 +1,28 @@
 //! Pure status transitions of a revocation. Each function takes the current status and returns
 //! the next one; the reconciler decides which applies and writes it.
+//!
+//! Conditions follow the kstatus convention (`Ready`, `Reconciling`, `Stalled`) and keep
+//! `Succeeded`/`Failed` for `kubectl wait`; a dry run reports `DryRun` and never sets `Succeeded`
+//! to True. The state's message is written once: into the condition that is True among `Ready`,
+//! `Reconciling` and `Stalled` (and into `status.message`); the other conditions carry the reason only.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
 use crate::api::{ConditionStatus, ConditionType, Phase, ProviderResult, Reason, RevocationStatus};
-use crate::outcome::{Outcome, ProviderError};
+use crate::outcome::{Outcome, OutcomeKind, ProviderError};
 
 use ConditionStatus::{False, True, Unknown};
-use ConditionType::{Failed, Succeeded};
+use ConditionType::{DryRun, Failed, Ready, Reconciling, Stalled, Succeeded};
+
+/// When and for which generation a status is written.
+#[derive(Clone, Copy, Debug)]
+pub struct Stamp {
+    /// metadata.generation of the object the status is computed from.
+    pub generation: Option<i64>,
+    /// The clock.
+    pub now: Timestamp,
+}
 
 /// Set a condition, keeping `lastTransitionTime` when the status value does not change.
 pub fn set_condition(
@@ -17,27 +31,30 @@ pub fn set_condition(
     status: ConditionStatus,
     reason: Reason,
     message: &str,
-    generation: Option<i64>,
-    now: Timestamp,
+    stamp: Stamp,
 ) {
     let (type_, status) = (type_.as_str(), status.as_str());
     let transition = conditions
         .iter()
         .find(|c| c.type_ == type_ && c.status == status)
         .map(|c| c.last_transition_time.clone())
-        .unwrap_or(Time(now));
+        .unwrap_or(Time(stamp.now));
     let condition = Condition {
         type_: type_.to_string(),
         status: status.to_string(),
         reason: reason.to_string(),
         message: truncate(message, 1024),
-        observed_generation: generation,
+        observed_generation: stamp.generation,
         last_transition_time: transition,
     };
     match conditions.iter_mut().find(|c| c.type_ == type_) {
         Some(existing) => *existing = condition,
         None => conditions.push(condition),
     }
+}
+
+fn remove_condition(conditions: &mut Vec<Condition>, type_: ConditionType) {
+    conditions.retain(|c| c.type_ != type_.as_str());
 }
 
 /// The condition of a type, if set.
@@ -56,80 +73,87 @@ fn truncate(text: &str, max: usize) -> String {
     format!("{}…", &text[..end])
 }
 
-fn base(current: &RevocationStatus, generation: Option<i64>) -> RevocationStatus {
+/// Where a revocation stands, as the conditions say it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// Waiting, calling, or a retry scheduled.
+    InProgress,
+    /// The goal was reached: revoked, already revoked, or a dry run passed.
+    Done { dry_run: bool },
+    /// Failed for good.
+    Failed { dry_run: bool },
+}
+
+/// Write every condition for `state`: the kstatus trio, `Succeeded`/`Failed`, and `DryRun`.
+fn set_conditions(next: &mut RevocationStatus, state: State, reason: Reason, message: &str, stamp: Stamp) {
+    let c = &mut next.conditions;
+    let (ready, reconciling, stalled) = match state {
+        State::InProgress => (False, True, False),
+        State::Done { .. } => (True, False, False),
+        State::Failed { .. } => (False, False, True),
+    };
+    let said = |status: ConditionStatus| if status == True { message } else { "" };
+    set_condition(c, Ready, ready, reason, said(ready), stamp);
+    set_condition(c, Reconciling, reconciling, reason, said(reconciling), stamp);
+    set_condition(c, Stalled, stalled, reason, said(stalled), stamp);
+    let succeeded = match state {
+        State::InProgress | State::Done { dry_run: true } => Unknown,
+        State::Done { dry_run: false } => True,
+        State::Failed { .. } => False,
+    };
+    set_condition(c, Succeeded, succeeded, reason, "", stamp);
+    match state {
+        State::Failed { .. } => set_condition(c, Failed, True, reason, "", stamp),
+        _ => remove_condition(c, Failed),
+    }
+    match state {
+        State::Done { dry_run: true } => set_condition(c, DryRun, True, reason, "", stamp),
+        State::Failed { dry_run: true } => set_condition(c, DryRun, False, reason, "", stamp),
+        _ => remove_condition(c, DryRun),
+    }
+}
+
+fn base(current: &RevocationStatus, stamp: Stamp) -> RevocationStatus {
     RevocationStatus {
-        observed_generation: generation,
+        observed_generation: stamp.generation,
         ..current.clone()
     }
 }
 
 /// Waiting without burning retries: suspended, credentials unavailable, provider not ready.
 /// Phase stays Pending before the first attempt and Running after one.
-pub fn waiting(
-    current: &RevocationStatus,
-    reason: Reason,
-    message: &str,
-    generation: Option<i64>,
-    now: Timestamp,
-) -> RevocationStatus {
-    let mut next = base(current, generation);
+pub fn waiting(current: &RevocationStatus, reason: Reason, message: &str, stamp: Stamp) -> RevocationStatus {
+    let mut next = base(current, stamp);
     next.phase = if current.attempts > 0 {
         Phase::Running
     } else {
         Phase::Pending
     };
     next.message = Some(message.to_string());
-    set_condition(
-        &mut next.conditions,
-        Succeeded,
-        Unknown,
-        reason,
-        message,
-        generation,
-        now,
-    );
+    set_conditions(&mut next, State::InProgress, reason, message, stamp);
     next
 }
 
 /// An attempt is about to be made: recorded before the provider is called.
-pub fn attempt_recorded(
-    current: &RevocationStatus,
-    target: &str,
-    generation: Option<i64>,
-    now: Timestamp,
-) -> RevocationStatus {
-    let mut next = base(current, generation);
+pub fn attempt_recorded(current: &RevocationStatus, target: &str, stamp: Stamp) -> RevocationStatus {
+    let mut next = base(current, stamp);
     next.phase = Phase::Running;
     next.attempts = current.attempts + 1;
-    next.start_time = current.start_time.clone().or(Some(Time(now)));
-    next.last_attempt_time = Some(Time(now));
+    next.start_time = current.start_time.clone().or(Some(Time(stamp.now)));
+    next.last_attempt_time = Some(Time(stamp.now));
     next.next_retry_time = None;
     next.target = Some(target.to_string());
     let message = format!("attempt {} of {target}", next.attempts);
     next.message = Some(message.clone());
-    set_condition(
-        &mut next.conditions,
-        Succeeded,
-        Unknown,
-        Reason::Attempting,
-        &message,
-        generation,
-        now,
-    );
+    set_conditions(&mut next, State::InProgress, Reason::Attempting, &message, stamp);
     next
 }
 
 /// The provider confirmed the revocation (or an already revoked target, or a passed dry run).
-pub fn succeeded(
-    current: &RevocationStatus,
-    outcome: &Outcome,
-    operation: &str,
-    generation: Option<i64>,
-    now: Timestamp,
-) -> RevocationStatus {
-    let mut next = base(current, generation);
+pub fn succeeded(current: &RevocationStatus, outcome: &Outcome, operation: &str, stamp: Stamp) -> RevocationStatus {
+    let mut next = base(current, stamp);
     next.phase = Phase::Succeeded;
-    next.completion_time = Some(Time(now));
+    next.completion_time = Some(Time(stamp.now));
     next.next_retry_time = None;
     next.message = Some(outcome.message.clone());
     next.provider_result = Some(ProviderResult {
@@ -138,16 +162,10 @@ pub fn succeeded(
         request_id: outcome.request_id.clone(),
         error_code: None,
     });
-    set_condition(
-        &mut next.conditions,
-        Succeeded,
-        True,
-        outcome.kind.reason(),
-        &outcome.message,
-        generation,
-        now,
-    );
-    next.conditions.retain(|c| c.type_ != Failed.as_str());
+    let state = State::Done {
+        dry_run: outcome.kind == OutcomeKind::DryRun,
+    };
+    set_conditions(&mut next, state, outcome.kind.reason(), &outcome.message, stamp);
     next
 }
 
@@ -160,45 +178,23 @@ fn provider_result(err: &ProviderError, operation: &str) -> ProviderResult {
     }
 }
 
-/// Failed for good: a permanent error, or the last transient one once retries ran out.
+/// Failed for good because of `err`; `reason` is the error's own or `BackoffLimitExceeded`.
 pub fn failed(
-    current: &RevocationStatus,
-    reason: Reason,
-    message: &str,
-    result: Option<ProviderResult>,
-    generation: Option<i64>,
-    now: Timestamp,
-) -> RevocationStatus {
-    let mut next = base(current, generation);
-    next.phase = Phase::Failed;
-    next.completion_time = Some(Time(now));
-    next.next_retry_time = None;
-    next.message = Some(message.to_string());
-    if result.is_some() {
-        next.provider_result = result;
-    }
-    set_condition(&mut next.conditions, Succeeded, False, reason, message, generation, now);
-    set_condition(&mut next.conditions, Failed, True, reason, message, generation, now);
-    next
-}
-
-/// Failed because of a provider error; `reason` is the error's own or `BackoffLimitExceeded`.
-pub fn failed_by(
     current: &RevocationStatus,
     reason: Reason,
     err: &ProviderError,
     operation: &str,
-    generation: Option<i64>,
-    now: Timestamp,
+    dry_run: bool,
+    stamp: Stamp,
 ) -> RevocationStatus {
-    failed(
-        current,
-        reason,
-        &err.message,
-        Some(provider_result(err, operation)),
-        generation,
-        now,
-    )
+    let mut next = base(current, stamp);
+    next.phase = Phase::Failed;
+    next.completion_time = Some(Time(stamp.now));
+    next.next_retry_time = None;
+    next.message = Some(err.message.clone());
+    next.provider_result = Some(provider_result(err, operation));
+    set_conditions(&mut next, State::Failed { dry_run }, reason, &err.message, stamp);
+    next
 }
 
 /// A transient error with retries left: the next attempt is due at `retry_at`.
@@ -207,10 +203,9 @@ pub fn retry_scheduled(
     err: &ProviderError,
     operation: &str,
     retry_at: Timestamp,
-    generation: Option<i64>,
-    now: Timestamp,
+    stamp: Stamp,
 ) -> RevocationStatus {
-    let mut next = base(current, generation);
+    let mut next = base(current, stamp);
     next.phase = Phase::Running;
     next.next_retry_time = Some(Time(retry_at));
     let message = format!(
@@ -220,15 +215,7 @@ pub fn retry_scheduled(
     );
     next.message = Some(message.clone());
     next.provider_result = Some(provider_result(err, operation));
-    set_condition(
-        &mut next.conditions,
-        Succeeded,
-        Unknown,
-        err.reason,
-        &message,
-        generation,
-        now,
-    );
+    set_conditions(&mut next, State::InProgress, err.reason, &message, stamp);
     next
 }
 
@@ -243,6 +230,13 @@ mod tests {
     use super::*;
     use crate::outcome::{ErrorClass, OutcomeKind};
 
+    fn st(sec: i64) -> Stamp {
+        Stamp {
+            generation: Some(1),
+            now: t(sec),
+        }
+    }
+
     fn t(sec: i64) -> Timestamp {
         Timestamp::from_second(1_800_000_000 + sec).unwrap()
     }
@@ -254,11 +248,11 @@ mod tests {
     #[test]
     fn an_attempt_is_counted_and_timestamped_before_the_call() {
         let s0 = RevocationStatus::default();
-        let s1 = attempt_recorded(&s0, "JWKS of x", Some(1), t(0));
+        let s1 = attempt_recorded(&s0, "JWKS of x", st(0));
         assert_eq!((s1.phase, s1.attempts), (Phase::Running, 1));
         assert_eq!(s1.start_time, Some(Time(t(0))));
         assert_eq!(cond(&s1, Succeeded).status, "Unknown");
-        let s2 = attempt_recorded(&s1, "JWKS of x", Some(1), t(10));
+        let s2 = attempt_recorded(&s1, "JWKS of x", st(10));
         assert_eq!(s2.attempts, 2);
         assert_eq!(s2.start_time, Some(Time(t(0))), "start time is the first attempt's");
         assert_eq!(s2.last_attempt_time, Some(Time(t(10))));
@@ -266,14 +260,14 @@ mod tests {
 
     #[test]
     fn success_sets_the_condition_kubectl_wait_uses_and_clears_failure() {
-        let s1 = attempt_recorded(&RevocationStatus::default(), "x", Some(1), t(0));
+        let s1 = attempt_recorded(&RevocationStatus::default(), "x", st(0));
         let outcome = Outcome {
             kind: OutcomeKind::AlreadyRevoked,
             http_status: Some(400),
             request_id: Some("req-1".into()),
             message: "already removed".into(),
         };
-        let s2 = succeeded(&s1, &outcome, "deleteAuthMethod", Some(1), t(5));
+        let s2 = succeeded(&s1, &outcome, "deleteAuthMethod", st(5));
         assert_eq!(s2.phase, Phase::Succeeded);
         let c = cond(&s2, Succeeded);
         assert_eq!((c.status.as_str(), c.reason.as_str()), ("True", "AlreadyRevoked"));
@@ -288,13 +282,13 @@ mod tests {
 
     #[test]
     fn permanent_failure_sets_both_conditions_with_the_specific_reason() {
-        let s1 = attempt_recorded(&RevocationStatus::default(), "x", Some(1), t(0));
+        let s1 = attempt_recorded(&RevocationStatus::default(), "x", st(0));
         let err = ProviderError::permanent(Reason::Forbidden, "the API key needs Organization Owner").with_http(
             403,
             None,
             Some("USER_UNAUTHORIZED".into()),
         );
-        let s2 = failed_by(&s1, err.reason, &err, "revokeJwksFromIdentityProvider", Some(1), t(1));
+        let s2 = failed(&s1, err.reason, &err, "revokeJwksFromIdentityProvider", false, st(1));
         assert_eq!(s2.phase, Phase::Failed);
         assert_eq!(cond(&s2, Succeeded).status, "False");
         assert_eq!(cond(&s2, Failed).reason, "Forbidden");
@@ -304,17 +298,17 @@ mod tests {
 
     #[test]
     fn a_retry_keeps_running_with_the_due_time_and_reason() {
-        let s1 = attempt_recorded(&RevocationStatus::default(), "x", Some(1), t(0));
+        let s1 = attempt_recorded(&RevocationStatus::default(), "x", st(0));
         let err = ProviderError::new(
             ErrorClass::Transient { retry_after: None },
             Reason::ProviderUnavailable,
             "503 from the provider",
         );
-        let s2 = retry_scheduled(&s1, &err, "op", t(30), Some(1), t(1));
+        let s2 = retry_scheduled(&s1, &err, "op", t(30), st(1));
         assert_eq!(s2.phase, Phase::Running);
         assert_eq!(s2.next_retry_time, Some(Time(t(30))));
         assert_eq!(cond(&s2, Succeeded).reason, "ProviderUnavailable");
-        let s3 = attempt_recorded(&s2, "x", Some(1), t(30));
+        let s3 = attempt_recorded(&s2, "x", st(30));
         assert_eq!(s3.next_retry_time, None);
     }
 
@@ -324,17 +318,10 @@ mod tests {
             &RevocationStatus::default(),
             Reason::CredentialsUnavailable,
             "Secret ns/x not found",
-            Some(1),
-            t(0),
+            st(0),
         );
         assert_eq!(s1.phase, Phase::Pending);
-        let s2 = waiting(
-            &s1,
-            Reason::CredentialsUnavailable,
-            "Secret ns/x not found",
-            Some(1),
-            t(50),
-        );
+        let s2 = waiting(&s1, Reason::CredentialsUnavailable, "Secret ns/x not found", st(50));
         assert_eq!(s1, s2, "repeating a wait changes nothing, so nothing is written");
     }
 
@@ -354,9 +341,109 @@ mod tests {
             False,
             Reason::BadRequest,
             &"é".repeat(2000),
-            None,
-            t(0),
+            st(0),
         );
         assert!(conditions[0].message.len() <= 1024 + "…".len());
+    }
+
+    /// (type, status, reason, has message) of every condition, sorted by type.
+    fn summary(s: &RevocationStatus) -> Vec<(String, String, String, bool)> {
+        let mut out: Vec<_> = s
+            .conditions
+            .iter()
+            .map(|c| {
+                (
+                    c.type_.clone(),
+                    c.status.clone(),
+                    c.reason.clone(),
+                    !c.message.is_empty(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    fn row(type_: &str, status: &str, reason: &str, message: bool) -> (String, String, String, bool) {
+        (type_.into(), status.into(), reason.into(), message)
+    }
+
+    #[test]
+    fn in_progress_is_reconciling_with_the_message_there_only() {
+        let s = waiting(&RevocationStatus::default(), Reason::Suspended, "suspended", st(0));
+        assert_eq!(
+            summary(&s),
+            vec![
+                row("Ready", "False", "Suspended", false),
+                row("Reconciling", "True", "Suspended", true),
+                row("Stalled", "False", "Suspended", false),
+                row("Succeeded", "Unknown", "Suspended", false),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_revocation_that_reached_its_goal_is_ready_and_succeeded() {
+        let s1 = attempt_recorded(&RevocationStatus::default(), "x", st(0));
+        let outcome = Outcome {
+            kind: OutcomeKind::Revoked,
+            http_status: Some(204),
+            request_id: None,
+            message: "revoked".into(),
+        };
+        let s2 = succeeded(&s1, &outcome, "op", st(1));
+        assert_eq!(
+            summary(&s2),
+            vec![
+                row("Ready", "True", "Revoked", true),
+                row("Reconciling", "False", "Revoked", false),
+                row("Stalled", "False", "Revoked", false),
+                row("Succeeded", "True", "Revoked", false),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_failure_is_stalled_and_failed() {
+        let s1 = attempt_recorded(&RevocationStatus::default(), "x", st(0));
+        let err = ProviderError::permanent(Reason::Unauthorized, "the key was rejected");
+        let s2 = failed(&s1, err.reason, &err, "op", false, st(1));
+        assert_eq!(
+            summary(&s2),
+            vec![
+                row("Failed", "True", "Unauthorized", false),
+                row("Ready", "False", "Unauthorized", false),
+                row("Reconciling", "False", "Unauthorized", false),
+                row("Stalled", "True", "Unauthorized", true),
+                row("Succeeded", "False", "Unauthorized", false),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_passed_dry_run_never_sets_succeeded_true() {
+        let s1 = attempt_recorded(&RevocationStatus::default(), "x", st(0));
+        let outcome = Outcome {
+            kind: OutcomeKind::DryRun,
+            http_status: Some(200),
+            request_id: None,
+            message: "would revoke x; nothing was revoked".into(),
+        };
+        let s2 = succeeded(&s1, &outcome, "op", st(1));
+        assert_eq!(s2.phase, Phase::Succeeded);
+        assert_eq!(
+            summary(&s2),
+            vec![
+                row("DryRun", "True", "DryRunSucceeded", false),
+                row("Ready", "True", "DryRunSucceeded", true),
+                row("Reconciling", "False", "DryRunSucceeded", false),
+                row("Stalled", "False", "DryRunSucceeded", false),
+                row("Succeeded", "Unknown", "DryRunSucceeded", false),
+            ]
+        );
+        let err = ProviderError::permanent(Reason::Forbidden, "no role");
+        let s3 = failed(&s1, err.reason, &err, "op", true, st(1));
+        assert_eq!(cond(&s3, DryRun).status, "False");
+        assert_eq!(cond(&s3, Failed).status, "True");
     }
 }
