@@ -93,6 +93,11 @@ macro_rules! reasons {
             /// Every reason, in declaration order.
             pub const ALL: &'static [Reason] = &[$(Reason::$name,)*];
 
+            /// The reason of a wire form, if it is one.
+            pub fn parse(text: &str) -> Option<Reason> {
+                Reason::ALL.iter().copied().find(|r| r.as_str() == text)
+            }
+
             /// The CamelCase wire form.
             pub fn as_str(self) -> &'static str {
                 match self {
@@ -151,6 +156,8 @@ reasons! {
     InvalidProviderConfig,
     /// The referenced provider object does not exist (yet).
     ProviderNotFound,
+    /// The referenced provider's own credential check has not passed (yet).
+    ProviderNotReady,
     /// A ClusterRevocationProvider's namespaceSelector does not admit the revocation's namespace.
     NamespaceNotAllowed,
     /// The revocation's provider block does not match the provider's type.

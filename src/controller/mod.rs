@@ -50,6 +50,8 @@ pub struct Context {
     pub client: Client,
     /// Event recorder.
     pub recorder: Recorder,
+    /// Who publishes the Events.
+    pub reporter: Reporter,
     /// Provider lookup and client cache.
     pub registry: ProviderRegistry,
 }
@@ -62,27 +64,47 @@ impl Context {
             instance: std::env::var("POD_NAME").ok(),
         };
         Arc::new(Context {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: Recorder::new(client.clone(), reporter.clone()),
+            reporter,
             client,
             registry,
         })
     }
 
-    /// Publish an Event about `obj`. A failure to publish is logged, never fatal.
+    /// Publish an Event about `obj`. Repeats of the same type, reason and action on the same
+    /// object fold into one Event with a count (the first note stays). A failure to publish is
+    /// logged, never fatal.
     pub async fn event<K>(&self, obj: &K, type_: EventType, reason: Reason, action: &str, note: String)
     where
         K: Resource<DynamicType = ()>,
     {
-        let event = Event {
-            type_,
-            reason: reason.as_str().into(),
-            note: Some(note),
-            action: action.into(),
-            secondary: None,
-        };
-        if let Err(e) = self.recorder.publish(&event, &obj.object_ref(&())).await {
-            tracing::warn!(object = %ObjectRef::from(obj), error = %e, "could not publish event");
-        }
+        publish(&self.recorder, obj, type_, reason, action, note).await;
+    }
+
+    /// Publish an Event that never folds into an earlier one: each attempt and each scheduled
+    /// retry is its own Event, so its note (which attempt) stays visible.
+    pub async fn distinct_event<K>(&self, obj: &K, type_: EventType, reason: Reason, action: &str, note: String)
+    where
+        K: Resource<DynamicType = ()>,
+    {
+        let recorder = Recorder::new(self.client.clone(), self.reporter.clone());
+        publish(&recorder, obj, type_, reason, action, note).await;
+    }
+}
+
+async fn publish<K>(recorder: &Recorder, obj: &K, type_: EventType, reason: Reason, action: &str, note: String)
+where
+    K: Resource<DynamicType = ()>,
+{
+    let event = Event {
+        type_,
+        reason: reason.as_str().into(),
+        note: Some(note),
+        action: action.into(),
+        secondary: None,
+    };
+    if let Err(e) = recorder.publish(&event, &obj.object_ref(&())).await {
+        tracing::warn!(object = %ObjectRef::from(obj), error = %e, "could not publish event");
     }
 }
 

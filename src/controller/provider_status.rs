@@ -25,8 +25,12 @@ use ConditionStatus::{False, True};
 
 /// Re-check interval of a Ready provider.
 pub const READY_RECHECK: Duration = Duration::from_secs(300);
-/// Re-check interval of a provider that is not Ready.
-pub const NOT_READY_RECHECK: Duration = Duration::from_secs(30);
+/// Re-check interval of a provider that is not Ready: its Secret may be fixed at any moment (the
+/// operator may not watch Secrets). A permanent failure is not repeated against the provider while
+/// nothing changed (see `ProviderRegistry::check_credentials`).
+pub const NOT_READY_RECHECK: Duration = Duration::from_secs(10);
+/// Re-check interval of a provider that could not be reached (each check is a live call).
+pub const UNREACHABLE_RECHECK: Duration = Duration::from_secs(30);
 
 /// A provider kind.
 pub trait ProviderObject:
@@ -120,10 +124,10 @@ pub async fn reconcile<P: ProviderObject>(obj: Arc<P>, ctx: Arc<Context>) -> Res
             Err(e) => return Err(e.into()),
         }
     }
-    Ok(Action::requeue(if checked.is_ok() {
-        READY_RECHECK
-    } else {
-        NOT_READY_RECHECK
+    Ok(Action::requeue(match &checked {
+        Ok(_) => READY_RECHECK,
+        Err(err) if err.is_transient() => UNREACHABLE_RECHECK,
+        Err(_) => NOT_READY_RECHECK,
     }))
 }
 
@@ -141,8 +145,7 @@ async fn check<P: ProviderObject>(obj: &P, ctx: &Context) -> Result<&'static str
         config,
         secret_namespace: obj.secret_namespace(ctx),
     };
-    let resolved = ctx.registry.client_for(source).await?;
-    resolved.client.check_credentials().await
+    ctx.registry.check_credentials(source).await
 }
 
 fn next_status<P: ProviderObject>(

@@ -3,14 +3,15 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::core::{Selector, SelectorExt};
 use kube::{Api, Client, ResourceExt};
 
 use crate::api::{
-    ClusterRevocationProvider, ProviderBackend, ProviderConfig, ProviderRef, ProviderRefKind, ProviderType,
-    RevocationProvider,
+    ClusterRevocationProvider, ConditionStatus, ConditionType, ProviderBackend, ProviderConfig, ProviderRef,
+    ProviderRefKind, ProviderStatus, ProviderType, RevocationProvider,
 };
 use crate::credentials::{self, Credentials, SecretLocation};
 use crate::providers::atlas::AtlasClient;
@@ -56,6 +57,42 @@ pub struct ResolvedProvider {
     pub provider_type: ProviderType,
 }
 
+/// What wakes a revocation whose provider could not be resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wake {
+    /// A change of the provider object (it appears, or its Ready condition changes).
+    ProviderChange,
+    /// A later look: something the operator does not watch (a Secret, a namespace's labels).
+    Recheck,
+}
+
+/// Why a provider could not be resolved, and what will wake the revocation.
+#[derive(Clone, Debug)]
+pub struct Unresolved {
+    /// The classified error.
+    pub error: ProviderError,
+    /// What to wait for when the error is a waiting one.
+    pub wake: Wake,
+}
+
+impl Unresolved {
+    fn recheck(error: ProviderError) -> Self {
+        Unresolved {
+            error,
+            wake: Wake::Recheck,
+        }
+    }
+}
+
+impl From<ProviderError> for Unresolved {
+    fn from(error: ProviderError) -> Self {
+        Unresolved {
+            error,
+            wake: Wake::ProviderChange,
+        }
+    }
+}
+
 /// A provider object's identity and what its client was built from.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct ClientVersion {
@@ -72,7 +109,11 @@ pub struct ProviderRegistry {
     settings: HttpSettings,
     factory: Box<ClientFactory>,
     clients: Mutex<ClientCache>,
+    failures: Mutex<HashMap<String, (ClientVersion, Instant, ProviderError)>>,
 }
+
+/// How long a permanent failure of a provider's credential check is trusted while nothing changed.
+const FAILED_CHECK_TTL: Duration = Duration::from_secs(300);
 
 /// Where a provider object keeps its credentials.
 pub struct ProviderSource<'a> {
@@ -105,6 +146,7 @@ impl ProviderRegistry {
             settings,
             factory,
             clients: Mutex::new(HashMap::new()),
+            failures: Mutex::new(HashMap::new()),
         }
     }
 
@@ -113,40 +155,44 @@ impl ProviderRegistry {
         &self.cluster_resource_namespace
     }
 
-    /// Resolve `provider_ref` for a revocation in `namespace`.
-    pub async fn resolve(
-        &self,
-        provider_ref: &ProviderRef,
-        namespace: &str,
-    ) -> Result<ResolvedProvider, ProviderError> {
-        match provider_ref.kind {
+    /// Resolve `provider_ref` for a revocation in `namespace`. A provider that is missing or not
+    /// Ready is [`Wake::ProviderChange`]: the provider watch wakes the revocation.
+    pub async fn resolve(&self, provider_ref: &ProviderRef, namespace: &str) -> Result<ResolvedProvider, Unresolved> {
+        let (uid, generation, config, secret_namespace) = match provider_ref.kind {
             ProviderRefKind::RevocationProvider => {
                 let api: Api<RevocationProvider> = Api::namespaced(self.client.clone(), namespace);
-                let provider =
-                    get_provider(&api, &provider_ref.name, &format!("RevocationProvider {namespace}/")).await?;
+                let what = format!("RevocationProvider {namespace}/");
+                let provider = get_provider(&api, &provider_ref.name, &what).await?;
+                let generation = provider.metadata.generation;
+                require_ready(&what, &provider_ref.name, provider.status.as_ref(), generation)?;
                 let config = provider.spec.config().ok_or_else(one_block_error)?;
-                self.client_for(ProviderSource {
-                    uid: provider.uid().unwrap_or_default(),
-                    generation: provider.metadata.generation,
-                    config,
-                    secret_namespace: namespace,
-                })
-                .await
+                (provider.uid(), generation, config, namespace)
             }
             ProviderRefKind::ClusterRevocationProvider => {
                 let api: Api<ClusterRevocationProvider> = Api::all(self.client.clone());
-                let provider = get_provider(&api, &provider_ref.name, "ClusterRevocationProvider ").await?;
-                self.check_namespace_allowed(&provider, namespace).await?;
+                let what = "ClusterRevocationProvider ";
+                let provider = get_provider(&api, &provider_ref.name, what).await?;
+                self.check_namespace_allowed(&provider, namespace)
+                    .await
+                    .map_err(Unresolved::recheck)?;
+                let generation = provider.metadata.generation;
+                require_ready(what, &provider_ref.name, provider.status.as_ref(), generation)?;
                 let config = provider.spec.config().ok_or_else(one_block_error)?;
-                self.client_for(ProviderSource {
-                    uid: provider.uid().unwrap_or_default(),
-                    generation: provider.metadata.generation,
+                (
+                    provider.uid(),
+                    generation,
                     config,
-                    secret_namespace: &self.cluster_resource_namespace,
-                })
-                .await
+                    self.cluster_resource_namespace.as_str(),
+                )
             }
-        }
+        };
+        let source = ProviderSource {
+            uid: uid.unwrap_or_default(),
+            generation,
+            config,
+            secret_namespace,
+        };
+        self.client_for(source).await.map_err(Unresolved::recheck)
     }
 
     async fn check_namespace_allowed(
@@ -180,10 +226,10 @@ impl ProviderRegistry {
         if selector.matches(&labels) {
             Ok(())
         } else {
-            Err(ProviderError::permanent(
+            Err(ProviderError::waiting(
                 Reason::NamespaceNotAllowed,
                 format!(
-                    "ClusterRevocationProvider {name} does not admit namespace {namespace} (its namespaceSelector does not match the namespace's labels)"
+                    "ClusterRevocationProvider {name} does not admit namespace {namespace}: its spec.namespaceSelector does not match the namespace's labels; the revocation waits until it does"
                 ),
             ))
         }
@@ -192,6 +238,42 @@ impl ProviderRegistry {
     /// A client for a provider object: cached while the object's generation and its Secret's
     /// resourceVersion stay the same.
     pub async fn client_for(&self, source: ProviderSource<'_>) -> Result<ResolvedProvider, ProviderError> {
+        self.versioned_client(source).await.map(|(_, resolved)| resolved)
+    }
+
+    /// The provider's live credential check. A permanent failure is remembered: it is not repeated
+    /// against the provider until the provider object or its Secret changes, or `FAILED_CHECK_TTL`
+    /// passed — a not-Ready provider is looked at often (its Secret may be fixed any moment) without
+    /// calling the provider each time.
+    pub async fn check_credentials(&self, source: ProviderSource<'_>) -> Result<&'static str, ProviderError> {
+        let uid = source.uid.clone();
+        let (version, resolved) = self.versioned_client(source).await?;
+        if let Some(known) = self.failed_check(&uid, &version) {
+            return Err(known);
+        }
+        let result = resolved.client.check_credentials().await;
+        let mut failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match &result {
+            Err(err) if !err.is_transient() => {
+                failures.insert(uid, (version, Instant::now(), err.clone()));
+            }
+            _ => {
+                failures.remove(&uid);
+            }
+        }
+        result
+    }
+
+    fn failed_check(&self, uid: &str, version: &ClientVersion) -> Option<ProviderError> {
+        let failures = self.failures.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (seen, at, err) = failures.get(uid)?;
+        (seen == version && at.elapsed() < FAILED_CHECK_TTL).then(|| err.clone())
+    }
+
+    async fn versioned_client(
+        &self,
+        source: ProviderSource<'_>,
+    ) -> Result<(ClientVersion, ResolvedProvider), ProviderError> {
         let provider_type = source.config.backend.provider_type();
         let secret_name = source.config.backend.credentials_secret().to_string();
         let at = SecretLocation {
@@ -206,15 +288,16 @@ impl ProviderRegistry {
         if let Some((cached_version, client)) = self.lock().get(&source.uid)
             && *cached_version == version
         {
-            return Ok(ResolvedProvider {
+            let resolved = ResolvedProvider {
                 client: client.clone(),
                 provider_type,
-            });
+            };
+            return Ok((version, resolved));
         }
         let creds = credentials::parse(provider_type, &secret.data.unwrap_or_default(), at)?;
         let client = (self.factory)(&source.config, creds, &self.settings)?;
-        self.lock().insert(source.uid, (version, client.clone()));
-        Ok(ResolvedProvider { client, provider_type })
+        self.lock().insert(source.uid, (version.clone(), client.clone()));
+        Ok((version, ResolvedProvider { client, provider_type }))
     }
 
     /// Read a Secret; a missing one (or one the operator may not read) is `CredentialsUnavailable`.
@@ -250,6 +333,41 @@ where
         ),
     })
 }
+
+/// The provider gate: a revocation calls a provider only once the provider's own live check passed
+/// for its current generation. Otherwise it waits (a known-bad provider must not burn a one-shot
+/// revocation) and the provider watch wakes it when the provider becomes Ready.
+fn require_ready(
+    what: &str,
+    name: &str,
+    status: Option<&ProviderStatus>,
+    generation: Option<i64>,
+) -> Result<(), ProviderError> {
+    let ready = status.and_then(|s| {
+        s.conditions
+            .iter()
+            .find(|c| c.type_ == ConditionType::Ready.as_str())
+            .filter(|c| c.observed_generation == generation)
+    });
+    match ready {
+        Some(c) if c.status == ConditionStatus::True.as_str() => Ok(()),
+        Some(c) => {
+            let detail = status.and_then(|s| s.conditions.iter().find(|c| !c.message.is_empty()));
+            let message = detail.map(|d| d.message.as_str()).unwrap_or_default();
+            let reason = Reason::parse(&c.reason).unwrap_or(Reason::ProviderNotReady);
+            Err(ProviderError::waiting(
+                reason,
+                format!("{what}{name} is not Ready: {message}; {GATE_SUFFIX}"),
+            ))
+        }
+        None => Err(ProviderError::waiting(
+            Reason::ProviderNotReady,
+            format!("{what}{name} has not passed its credential check yet; {GATE_SUFFIX}"),
+        )),
+    }
+}
+
+const GATE_SUFFIX: &str = "the revocation calls nothing and runs once the provider is Ready";
 
 fn one_block_error() -> ProviderError {
     ProviderError::permanent(

@@ -14,6 +14,7 @@ use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 use tracing::{info, warn};
 
+use super::registry::{Unresolved, Wake};
 use super::resources::{Planned, Revocation};
 use super::status::{self, Stamp, retries_left};
 use super::{Context, Error, backoff};
@@ -25,6 +26,10 @@ use crate::telemetry::{KindLabels, METRICS, RetryLabels, RevocationLabels};
 
 /// How often a waiting revocation (credentials, provider, host) looks again.
 pub const WAIT_RECHECK: Duration = Duration::from_secs(10);
+
+/// A revocation waiting for its provider is woken by the provider watch; this is only the safety
+/// net in case a watch event is missed.
+const PROVIDER_WAIT_SAFETY_NET: Duration = Duration::from_secs(300);
 
 /// Requeue delay after a status write lost a race: the watch brings the newer object.
 const AFTER_CONFLICT: Duration = Duration::from_secs(1);
@@ -132,41 +137,59 @@ impl<K: Revocation> Reconciliation<K> {
     }
 
     /// Resolve the provider and the operation (reading a secret target if there is one).
-    async fn prepare(&self, planned: Planned) -> Result<(Arc<dyn Provider>, Operation), ProviderError> {
+    async fn prepare(&self, planned: Planned) -> Result<(Arc<dyn Provider>, Operation), Unresolved> {
         let provider_ref = self.obj.lifecycle().provider_ref;
         let resolved = self.ctx.registry.resolve(provider_ref, &self.namespace).await?;
         if resolved.provider_type != planned.provider_type() {
-            return Err(ProviderError::permanent(
+            let wanted = planned.provider_type();
+            return Err(Unresolved::from(ProviderError::permanent(
                 Reason::ProviderMismatch,
                 format!(
-                    "the revocation has a {} block but provider {} is a {} provider",
-                    planned.provider_type(),
+                    "this {} sets spec.{wanted}, but {:?} {} is {} provider; point spec.providerRef at {} provider",
+                    K::KIND,
+                    provider_ref.kind,
                     provider_ref.name,
-                    resolved.provider_type
+                    with_article(resolved.provider_type),
+                    with_article(wanted),
                 ),
-            ));
+            )));
         }
         let op = match planned {
             Planned::Ready(op) => op,
             Planned::InfisicalTokenFromSecret { secret, token_auth } => {
-                let at = SecretLocation {
-                    namespace: &self.namespace,
-                    name: &secret.name,
-                };
-                let data = self.ctx.registry.read_secret(at).await?.data.unwrap_or_default();
-                let token = credentials::secret_value(&data, &secret.key, at)?;
+                let token = self
+                    .read_token(&secret.name, &secret.key)
+                    .await
+                    .map_err(|error| Unresolved {
+                        error,
+                        wake: Wake::Recheck,
+                    })?;
                 Operation::InfisicalRevokeToken { token, token_auth }
             }
         };
         Ok((resolved.client, op))
     }
 
+    async fn read_token(&self, name: &str, key: &str) -> Result<secrecy::SecretString, ProviderError> {
+        let at = SecretLocation {
+            namespace: &self.namespace,
+            name,
+        };
+        let data = self.ctx.registry.read_secret(at).await?.data.unwrap_or_default();
+        credentials::secret_value(&data, key, at)
+    }
+
     /// The provider was not called: wait, or fail for good.
-    async fn not_called(&mut self, err: ProviderError) -> Result<Action, Error> {
-        if err.class == ErrorClass::Waiting {
-            return self.wait(&err).await;
+    async fn not_called(&mut self, unresolved: Unresolved) -> Result<Action, Error> {
+        let err = unresolved.error;
+        if err.class != ErrorClass::Waiting {
+            return self.fail(err.reason, &err).await;
         }
-        self.fail(err.reason, &err).await
+        self.wait(&err).await?;
+        Ok(match unresolved.wake {
+            Wake::ProviderChange => Action::requeue(PROVIDER_WAIT_SAFETY_NET),
+            Wake::Recheck => Action::requeue(WAIT_RECHECK),
+        })
     }
 
     /// Record the attempt, call the provider, record the result.
@@ -203,11 +226,17 @@ impl<K: Revocation> Reconciliation<K> {
                 Ok(Action::requeue(delay))
             }
             Err(err) if err.is_transient() => {
-                let message = format!("gave up after {} attempts: {}", self.status.attempts, err.message);
+                let message = format!(
+                    "gave up after {} attempts (spec.backoffLimit {backoff_limit}); the last one: {}",
+                    self.status.attempts, err.message
+                );
                 let err = ProviderError { message, ..err };
                 self.fail(Reason::BackoffLimitExceeded, &err).await
             }
-            Err(err) if err.class == ErrorClass::Waiting => self.wait(&err).await,
+            Err(err) if err.class == ErrorClass::Waiting => {
+                self.wait(&err).await?;
+                Ok(Action::requeue(WAIT_RECHECK))
+            }
             Err(err) => self.fail(err.reason, &err).await,
         }
     }
@@ -229,13 +258,13 @@ impl<K: Revocation> Reconciliation<K> {
         result
     }
 
-    async fn wait(&mut self, err: &ProviderError) -> Result<Action, Error> {
+    async fn wait(&mut self, err: &ProviderError) -> Result<(), Error> {
         let waiting = Transition::Waiting {
             reason: err.reason,
             message: &err.message,
         };
         self.report(waiting).await?;
-        Ok(Action::requeue(WAIT_RECHECK))
+        Ok(())
     }
 
     async fn fail(&mut self, reason: Reason, err: &ProviderError) -> Result<Action, Error> {
@@ -302,8 +331,9 @@ impl<K: Revocation> Reconciliation<K> {
             }
             Transition::Attempt { target, verb } => {
                 let attempt = self.status.attempts;
+                let most = self.obj.lifecycle().backoff_limit.saturating_add(1);
                 info!(kind = K::KIND, object = %object, attempt, target = %target, "{verb} attempt");
-                let note = format!("{verb} attempt {attempt} of {target}");
+                let note = format!("{verb} attempt {attempt} of at most {most}: {target}");
                 (EventType::Normal, Reason::Attempting, "Revoke", note)
             }
             Transition::Succeeded(outcome) => {
@@ -315,7 +345,14 @@ impl<K: Revocation> Reconciliation<K> {
             Transition::RetryScheduled { err, delay, .. } => {
                 self.count_retry(err.reason);
                 warn!(kind = K::KIND, object = %object, reason = %err.reason, delay_s = delay.as_secs(), "{}", err.message);
-                let note = format!("{}; retry in {}s", err.message, delay.as_secs());
+                let attempt = self.status.attempts;
+                let most = self.obj.lifecycle().backoff_limit.saturating_add(1);
+                let note = format!(
+                    "attempt {attempt} failed: {}; retry in {}s (attempt {} of at most {most})",
+                    err.message,
+                    delay.as_secs(),
+                    attempt + 1
+                );
                 (EventType::Warning, err.reason, "Revoke", note)
             }
             Transition::Failed { reason, err } => {
@@ -324,7 +361,11 @@ impl<K: Revocation> Reconciliation<K> {
                 (EventType::Warning, *reason, "Revoke", err.message.clone())
             }
         };
-        self.ctx.event(&self.obj, type_, reason, action, note).await;
+        if matches!(change, Transition::Attempt { .. } | Transition::RetryScheduled { .. }) {
+            self.ctx.distinct_event(&self.obj, type_, reason, action, note).await;
+        } else {
+            self.ctx.event(&self.obj, type_, reason, action, note).await;
+        }
     }
 
     fn provider_label(&self) -> String {
@@ -428,6 +469,15 @@ impl<K: Revocation> Reconciliation<K> {
             Err(e) => return Err(e.into()),
         }
         Ok(Action::await_change())
+    }
+}
+
+/// "an Atlas", "an Infisical", "a Onezone".
+fn with_article(provider: ProviderType) -> &'static str {
+    match provider {
+        ProviderType::Atlas => "an Atlas",
+        ProviderType::Infisical => "an Infisical",
+        ProviderType::Onezone => "a Onezone",
     }
 }
 

@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use futures::StreamExt;
 use kube::api::ListParams;
 use kube::runtime::controller::{self, Action, Controller};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
-use kube::{Api, Client};
+use kube::{Api, Client, ResourceExt};
 use kube_lease_manager::LeaseManagerBuilder;
 use tracing::{error, info, warn};
 
@@ -17,7 +18,8 @@ use super::resources::Revocation;
 use super::revocation;
 use super::{Context, Error, ProviderRegistry};
 use crate::api::{
-    AuthMethodRevocation, ClusterRevocationProvider, JwksRevocation, RevocationProvider, TokenRevocation,
+    AuthMethodRevocation, ClusterRevocationProvider, JwksRevocation, ProviderRefKind, RevocationProvider,
+    TokenRevocation,
 };
 use crate::providers::http::HttpSettings;
 use crate::telemetry::{METRICS, ReconcileErrorLabels};
@@ -164,16 +166,65 @@ fn controller_config(concurrency: u16) -> controller::Config {
     controller::Config::default().concurrency(concurrency)
 }
 
+/// A revocation controller that also watches both provider kinds: a provider that appears or
+/// changes (its Ready condition above all) wakes the unfinished revocations that reference it.
 fn revocation_controller<K: Revocation>(
     client: &Client,
     ctx: &Arc<Context>,
     concurrency: u16,
 ) -> impl Future<Output = ()> {
-    Controller::new(Api::<K>::all(client.clone()), watcher::Config::default().any_semantic())
+    let controller = Controller::new(Api::<K>::all(client.clone()), watcher::Config::default().any_semantic());
+    let (namespaced, cluster) = (controller.store(), controller.store());
+    controller
+        .watches(
+            Api::<RevocationProvider>::all(client.clone()),
+            watcher::Config::default().any_semantic(),
+            move |p| {
+                waiting_on(
+                    &namespaced,
+                    ProviderRefKind::RevocationProvider,
+                    p.namespace(),
+                    &p.name_any(),
+                )
+            },
+        )
+        .watches(
+            Api::<ClusterRevocationProvider>::all(client.clone()),
+            watcher::Config::default().any_semantic(),
+            move |p| {
+                waiting_on(
+                    &cluster,
+                    ProviderRefKind::ClusterRevocationProvider,
+                    None,
+                    &p.name_any(),
+                )
+            },
+        )
         .with_config(controller_config(concurrency))
         .shutdown_on_signal()
         .run(revocation::reconcile::<K>, error_policy::<K>, ctx.clone())
         .for_each(|_| futures::future::ready(()))
+}
+
+/// The unfinished revocations in the store that reference a provider (`namespace` None: any).
+fn waiting_on<K: Revocation>(
+    store: &Store<K>,
+    kind: ProviderRefKind,
+    namespace: Option<String>,
+    name: &str,
+) -> Vec<ObjectRef<K>> {
+    store
+        .state()
+        .iter()
+        .filter(|r| {
+            let provider_ref = r.lifecycle().provider_ref;
+            provider_ref.kind == kind
+                && provider_ref.name == name
+                && (namespace.is_none() || r.namespace() == namespace)
+                && !r.revocation_status().is_some_and(|s| s.phase.is_finished())
+        })
+        .map(|r| ObjectRef::from(r.as_ref()))
+        .collect()
 }
 
 fn provider_controller<P: ProviderObject>(

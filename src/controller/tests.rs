@@ -205,12 +205,21 @@ fn running(attempts: i32, next_retry: Option<&str>) -> Value {
     status
 }
 
+/// A provider object whose credential check passed (the gate lets revocations through).
 fn provider(name: &str, block: &str, secret: &str) -> Value {
+    provider_with_ready(name, block, secret, "True", "CredentialsVerified")
+}
+
+fn provider_with_ready(name: &str, block: &str, secret: &str, ready: &str, reason: &str) -> Value {
     json!({
         "apiVersion": "revoker.dev/v1alpha1",
         "kind": "RevocationProvider",
         "metadata": {"name": name, "namespace": NS, "uid": format!("{name}-uid"), "generation": 1, "resourceVersion": "7"},
         "spec": {block: {"credentialsSecretRef": {"name": secret}}},
+        "status": {"conditions": [{
+            "type": "Ready", "status": ready, "reason": reason, "message": "the provider said no",
+            "lastTransitionTime": "2026-01-01T00:00:00Z", "observedGeneration": 1,
+        }]},
     })
 }
 
@@ -913,4 +922,64 @@ async fn credentials_never_leak_into_status_or_events_on_failure() {
     assert_eq!(result.expect("reconcile"), Action::await_change());
     assert_eq!(v.bodies.len(), 6);
     v.assert_no_secret_leaked();
+}
+
+#[tokio::test]
+async fn a_provider_that_is_not_ready_holds_the_revocation_without_any_call() {
+    let fake = FakeProvider::atlas(vec![]);
+    let (ctx, mut v) = setup::<JwksRevocation>(&fake);
+    let (result, _) = reconcile(Rev::jwks().build::<JwksRevocation>(), ctx, async move {
+        v.get_provider(provider_with_ready(
+            "atlas",
+            "atlas",
+            "atlas-creds",
+            "False",
+            "Unauthorized",
+        ))
+        .await;
+        // No Secret read, no provider call: straight to the waiting status.
+        let status = v.put_status().await;
+        assert_eq!(
+            (status["phase"].as_str(), status["attempts"].as_i64()),
+            (Some("Pending"), Some(0))
+        );
+        assert_condition(&status, "Succeeded", "Unknown", "Unauthorized");
+        assert_condition(&status, "Reconciling", "True", "Unauthorized");
+        let message = status["message"].as_str().unwrap();
+        assert!(
+            message.contains("RevocationProvider team-a/atlas is not Ready")
+                && message.contains("the provider said no"),
+            "{message}"
+        );
+        v.event("Warning", "Unauthorized").await;
+        v.assert_idle().await;
+        v
+    })
+    .await;
+    let action = result.expect("reconcile");
+    assert_ne!(
+        action,
+        Action::requeue(WAIT_RECHECK),
+        "woken by the provider watch, not polling"
+    );
+    assert_eq!(fake.revokes(), 0);
+}
+
+#[tokio::test]
+async fn a_provider_checked_for_an_older_generation_holds_the_revocation() {
+    let fake = FakeProvider::atlas(vec![]);
+    let (ctx, mut v) = setup::<JwksRevocation>(&fake);
+    let mut stale = provider("atlas", "atlas", "atlas-creds");
+    stale["metadata"]["generation"] = json!(2);
+    let (result, _) = reconcile(Rev::jwks().build::<JwksRevocation>(), ctx, async move {
+        v.get_provider(stale).await;
+        let status = v.put_status().await;
+        assert_condition(&status, "Succeeded", "Unknown", "ProviderNotReady");
+        v.event("Warning", "ProviderNotReady").await;
+        v.assert_idle().await;
+        v
+    })
+    .await;
+    result.expect("reconcile");
+    assert_eq!(fake.revokes(), 0);
 }

@@ -29,6 +29,7 @@ pub const ALL: &[(&str, TestFn)] = &[
     case!(operator_rbac_is_least_privilege),
     case!(crash_mid_run_repeats_at_most_once_and_never_after_success),
     case!(leader_election_lets_one_replica_act_and_hands_over),
+    case!(a_broken_provider_holds_revocations_until_fixed),
 ];
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -783,16 +784,28 @@ async fn cluster_provider_serves_only_selected_namespaces(env: &mut Env) -> Resu
         .await?;
     let denied = env.namespace("cluster-denied")?;
     env.apply(&denied, revocation)?;
-    let obj = env
-        .wait_phase(&denied, "tokenrevocation/shared", "Failed", WAIT)
-        .await?;
+    let obj = crate::env::wait_for(WAIT, "reason NamespaceNotAllowed", || {
+        let obj = env.get_json(&denied, "tokenrevocation/shared").ok();
+        async move { obj.filter(|o| reason(o) == "NamespaceNotAllowed") }
+    })
+    .await?;
     ensure(
-        reason(&obj) == "NamespaceNotAllowed",
-        format!("reason {}", reason(&obj)),
+        obj["status"]["phase"] == "Pending" && obj["status"]["attempts"] == 0,
+        format!("a namespace not admitted waits: {}", obj["status"]),
     )?;
     ensure(
         env.sim.succeeded("DELETE", OZ_USER_PATH).await? == 1,
         "only the selected namespace's revocation called the provider",
+    )?;
+    // Admitting the namespace lets the waiting revocation run, once.
+    sh(env
+        .kubectl()
+        .args(["label", "namespace", &denied, "revoker.dev/onezone=allowed"]))?;
+    env.wait_phase(&denied, "tokenrevocation/shared", "Succeeded", WAIT)
+        .await?;
+    ensure(
+        env.sim.succeeded("DELETE", OZ_USER_PATH).await? == 2,
+        "the admitted namespace's revocation called the provider once",
     )?;
     let provider = sh(env
         .kubectl()
@@ -801,6 +814,52 @@ async fn cluster_provider_serves_only_selected_namespaces(env: &mut Env) -> Resu
     ensure(
         condition(&provider, "Ready").is_some_and(|c| c["status"] == "True"),
         format!("cluster provider Ready: {}", provider["status"]),
+    )?;
+    Ok(())
+}
+
+/// The provider gate: a provider whose credential check fails holds its revocations (no call at
+/// all); fixing its Secret lets each run exactly once, without recreating anything.
+async fn a_broken_provider_holds_revocations_until_fixed(env: &mut Env) -> Result<()> {
+    let ns = env.namespace("gate")?;
+    let broken = providers(env)?.replace("privateKey: sim-private-key", "privateKey: not-the-private-key");
+    env.apply(&ns, &broken)?;
+    let provider = crate::env::wait_for(WAIT, "provider Ready=False Unauthorized", || {
+        let obj = env.get_json(&ns, "revocationprovider/atlas").ok();
+        async move { obj.filter(|o| condition(o, "Ready").is_some_and(|c| c["reason"] == "Unauthorized")) }
+    })
+    .await?;
+    ensure(
+        condition(&provider, "Stalled").is_some_and(|c| c["status"] == "True"),
+        format!("a rejected key is Stalled: {}", provider["status"]),
+    )?;
+    env.apply(&ns, &jwks("held", ""))?;
+    let held = crate::env::wait_for(WAIT, "revocation waiting on the provider", || {
+        let obj = env.get_json(&ns, "jwksrevocation/held").ok();
+        async move { obj.filter(|o| reason(o) == "Unauthorized") }
+    })
+    .await?;
+    ensure(
+        held["status"]["phase"] == "Pending" && held["status"]["attempts"] == 0,
+        format!("held, not failed: {}", held["status"]),
+    )?;
+    ensure(
+        condition(&held, "Reconciling").is_some_and(|c| c["status"] == "True"),
+        format!("held is Reconciling: {}", held["status"]),
+    )?;
+    ensure(
+        env.sim.count("DELETE", JWKS_PATH).await? == 0,
+        "a revocation behind a broken provider called the provider",
+    )?;
+    env.apply(&ns, &providers(env)?)?;
+    let done = env.wait_phase(&ns, "jwksrevocation/held", "Succeeded", WAIT).await?;
+    ensure(
+        done["status"]["attempts"] == 1,
+        format!("attempts {}", done["status"]["attempts"]),
+    )?;
+    ensure(
+        env.sim.succeeded("DELETE", JWKS_PATH).await? == 1,
+        "exactly one revoking call after the fix",
     )?;
     Ok(())
 }
