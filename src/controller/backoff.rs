@@ -1,5 +1,5 @@
-//! Retry delays after transient errors: exponential with jitter, never shorter than the
-//! provider's own Retry-After.
+//! Retry delays after transient errors: exponential from 2 s with jitter, at most 300 s (jitter
+//! included), never shorter than the provider's own Retry-After (which may ask for longer).
 
 use std::time::Duration;
 
@@ -7,20 +7,23 @@ use backon::{BackoffBuilder, ExponentialBuilder};
 
 /// First retry delay.
 pub const MIN_DELAY: Duration = Duration::from_secs(2);
-/// Longest delay between two attempts.
+/// Longest delay between two attempts, jitter included (a provider's Retry-After may ask for more).
 pub const MAX_DELAY: Duration = Duration::from_secs(300);
 
 /// Delay before retry number `retry` (1 for the first retry), at least `retry_after`.
 pub fn retry_delay(retry: u32, retry_after: Option<Duration>) -> Duration {
+    // backon's jitter adds up to 100% of the delay: capping the base at half of MAX_DELAY keeps
+    // the jittered delay within it.
     let exponential = ExponentialBuilder::default()
         .with_min_delay(MIN_DELAY)
-        .with_max_delay(MAX_DELAY)
+        .with_max_delay(MAX_DELAY / 2)
         .with_factor(2.0)
         .with_jitter()
         .without_max_times()
         .build()
         .nth(retry.saturating_sub(1) as usize)
-        .unwrap_or(MAX_DELAY);
+        .unwrap_or(MAX_DELAY)
+        .min(MAX_DELAY);
     match retry_after {
         Some(wait) if wait > exponential => wait,
         _ => exponential,
@@ -39,7 +42,7 @@ mod tests {
             let third = retry_delay(3, None);
             assert!(third >= MIN_DELAY * 4 && third <= MIN_DELAY * 8, "{third:?}");
             let late = retry_delay(30, None);
-            assert!(late >= MAX_DELAY && late <= MAX_DELAY * 2, "{late:?}");
+            assert!(late >= MAX_DELAY / 2 && late <= MAX_DELAY, "{late:?}");
         }
     }
 

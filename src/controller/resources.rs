@@ -41,6 +41,21 @@ pub enum Planned {
 }
 
 impl Planned {
+    /// What is revoked, in words (a token in a Secret is named by where it is, not its value).
+    pub fn target(&self) -> String {
+        match self {
+            Planned::Ready(op) => op.target(),
+            Planned::InfisicalTokenFromSecret { secret, token_auth } => {
+                let what = if *token_auth {
+                    "token-auth token"
+                } else {
+                    "access token"
+                };
+                format!("{what} in Secret {} key {}", secret.name, secret.key)
+            }
+        }
+    }
+
     /// Provider type of the planned operation.
     pub fn provider_type(&self) -> ProviderType {
         match self {

@@ -82,6 +82,8 @@ struct Reconciliation<K: Revocation> {
     provider: Option<ProviderType>,
     /// The provider operation, once known (`status.providerResult.operation`).
     operation: &'static str,
+    /// What is revoked, in words, from the spec (shown from the first status write on).
+    target: Option<String>,
     /// The provider has been called in this reconcile: results are written until they land.
     called: bool,
 }
@@ -97,6 +99,7 @@ impl<K: Revocation> Reconciliation<K> {
             now: Timestamp::now(),
             provider: None,
             operation: "-",
+            target: None,
             called: false,
         }
     }
@@ -105,6 +108,15 @@ impl<K: Revocation> Reconciliation<K> {
         if self.status.phase.is_finished() {
             return self.expire_if_due().await;
         }
+        let planned = match self.obj.plan() {
+            Ok(planned) => planned,
+            Err(why) => {
+                let err = ProviderError::permanent(Reason::InvalidProviderConfig, why);
+                return self.fail(err.reason, &err).await;
+            }
+        };
+        self.provider = Some(planned.provider_type());
+        self.target = Some(planned.target());
         if self.obj.lifecycle().suspend && self.status.attempts == 0 {
             let waiting = Transition::Waiting {
                 reason: Reason::Suspended,
@@ -116,14 +128,6 @@ impl<K: Revocation> Reconciliation<K> {
         if let Some(wait) = self.retry_not_yet_due() {
             return Ok(Action::requeue(wait));
         }
-        let planned = match self.obj.plan() {
-            Ok(planned) => planned,
-            Err(why) => {
-                let err = ProviderError::permanent(Reason::InvalidProviderConfig, why);
-                return self.fail(err.reason, &err).await;
-            }
-        };
-        self.provider = Some(planned.provider_type());
         match self.prepare(planned).await {
             Ok((client, op)) => self.execute(client.as_ref(), op).await,
             Err(err) => self.not_called(err).await,
@@ -299,7 +303,11 @@ impl<K: Revocation> Reconciliation<K> {
             now: self.now,
         };
         match change {
-            Transition::Waiting { reason, message } => status::waiting(current, *reason, message, stamp),
+            Transition::Waiting { reason, message } => {
+                let mut next = status::waiting(current, *reason, message, stamp);
+                next.target = next.target.or_else(|| self.target.clone());
+                next
+            }
             Transition::Attempt { target, .. } => {
                 let mut next = status::attempt_recorded(current, target, stamp);
                 next.provider_type = self.provider.map(|p| p.to_string()).or(next.provider_type);
@@ -311,7 +319,9 @@ impl<K: Revocation> Reconciliation<K> {
             }
             Transition::Failed { reason, err } => {
                 let dry_run = self.obj.lifecycle().dry_run;
-                status::failed(current, *reason, err, self.operation, dry_run, stamp)
+                let mut next = status::failed(current, *reason, err, self.operation, dry_run, stamp);
+                next.target = next.target.or_else(|| self.target.clone());
+                next
             }
         }
     }

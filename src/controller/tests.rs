@@ -762,6 +762,11 @@ async fn a_suspended_revocation_waits_without_touching_the_provider() {
         assert_eq!(status["attempts"], 0);
         assert_condition(&status, "Succeeded", "Unknown", "Suspended");
         assert!(status["message"].as_str().unwrap().contains("spec.suspend"));
+        let target = status["target"].as_str().unwrap_or_default();
+        assert!(
+            target.contains(IDP),
+            "the target is shown from the first look on: {target}"
+        );
         let event = v.event("Normal", "Suspended").await;
         assert_eq!(event["action"], "Wait");
         v.assert_idle().await;
