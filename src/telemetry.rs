@@ -3,6 +3,8 @@
 use std::sync::{LazyLock, Mutex};
 
 use prometheus_client::encoding::EncodeLabelSet;
+
+use crate::api::Reason;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -18,6 +20,17 @@ pub struct RevocationLabels {
     pub provider: String,
     /// succeeded, already_revoked, dry_run, failed.
     pub result: String,
+}
+
+/// Labels of failed revocations.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FailureLabels {
+    /// JwksRevocation, AuthMethodRevocation, TokenRevocation.
+    pub kind: String,
+    /// atlas, infisical, onezone.
+    pub provider: String,
+    /// The reason of the failure (Unauthorized, BackoffLimitExceeded, ...).
+    pub reason: String,
 }
 
 /// Labels of provider HTTP requests.
@@ -62,6 +75,8 @@ pub struct KindLabels {
 pub struct Metrics {
     /// `revoker_revocations_total{kind,provider,result}`.
     pub revocations: Family<RevocationLabels, Counter>,
+    /// `revoker_revocation_failures_total{kind,provider,reason}`.
+    pub revocation_failures: Family<FailureLabels, Counter>,
     /// `revoker_provider_request_duration_seconds{provider,operation,status}`.
     pub request_duration: Family<RequestLabels, Histogram>,
     /// `revoker_retries_total{kind,provider,reason}`.
@@ -83,6 +98,7 @@ impl Metrics {
     fn new() -> Self {
         let mut registry = Registry::with_prefix("revoker");
         let revocations = Family::<RevocationLabels, Counter>::default();
+        let revocation_failures = Family::<FailureLabels, Counter>::default();
         let request_duration =
             Family::<RequestLabels, Histogram>::new_with_constructor(duration_histogram as fn() -> Histogram);
         let retries = Family::<RetryLabels, Counter>::default();
@@ -93,6 +109,11 @@ impl Metrics {
             "revocations",
             "Finished revocations by kind, provider and result",
             revocations.clone(),
+        );
+        registry.register(
+            "revocation_failures",
+            "Failed revocations by kind, provider and reason",
+            revocation_failures.clone(),
         );
         registry.register(
             "provider_request_duration_seconds",
@@ -111,15 +132,67 @@ impl Metrics {
         );
         registry.register("reconciles", "Reconciles started", reconciles.clone());
         registry.register("revocations_in_flight", "Provider calls under way", in_flight.clone());
-        Metrics {
+        let metrics = Metrics {
             revocations,
+            revocation_failures,
             request_duration,
             retries,
             reconcile_errors,
             reconciles,
             in_flight,
             registry: Mutex::new(registry),
+        };
+        metrics.export_zeros();
+        metrics
+    }
+
+    /// Create every counter series an alert may compare against, at zero, so that `rate()` and
+    /// `increase()` see the first event and "absent" never means "zero".
+    fn export_zeros(&self) {
+        for kind in REVOCATION_KINDS {
+            for provider in PROVIDERS {
+                for result in RESULTS {
+                    let labels = RevocationLabels {
+                        kind: kind.into(),
+                        provider: provider.into(),
+                        result: result.into(),
+                    };
+                    drop(self.revocations.get_or_create(&labels));
+                }
+                for reason in FAILURE_REASONS {
+                    let labels = FailureLabels {
+                        kind: kind.into(),
+                        provider: provider.into(),
+                        reason: reason.as_str().into(),
+                    };
+                    drop(self.revocation_failures.get_or_create(&labels));
+                }
+                for reason in RETRY_REASONS {
+                    let labels = RetryLabels {
+                        kind: kind.into(),
+                        provider: provider.into(),
+                        reason: reason.as_str().into(),
+                    };
+                    drop(self.retries.get_or_create(&labels));
+                }
+            }
         }
+        for kind in REVOCATION_KINDS.iter().chain(PROVIDER_KINDS.iter()) {
+            drop(self.reconciles.get_or_create(&KindLabels { kind: kind.to_string() }));
+            for error in RECONCILE_ERRORS {
+                let labels = ReconcileErrorLabels {
+                    kind: kind.to_string(),
+                    error: error.into(),
+                };
+                drop(self.reconcile_errors.get_or_create(&labels));
+            }
+        }
+    }
+
+    /// Add a collector (per-object gauges computed at scrape time).
+    pub fn register_collector(&self, collector: Box<dyn prometheus_client::collector::Collector>) {
+        let mut registry = self.registry.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        registry.register_collector(collector);
     }
 
     /// Prometheus text exposition of every metric.
@@ -131,6 +204,32 @@ impl Metrics {
         out
     }
 }
+
+const REVOCATION_KINDS: [&str; 3] = ["JwksRevocation", "AuthMethodRevocation", "TokenRevocation"];
+const PROVIDER_KINDS: [&str; 2] = ["RevocationProvider", "ClusterRevocationProvider"];
+const PROVIDERS: [&str; 3] = ["atlas", "infisical", "onezone"];
+const RESULTS: [&str; 4] = ["succeeded", "already_revoked", "dry_run", "failed"];
+const RECONCILE_ERRORS: [&str; 4] = ["conflict", "api", "client", "missing_namespace"];
+/// Reasons a revocation can fail with.
+const FAILURE_REASONS: [Reason; 10] = [
+    Reason::Unauthorized,
+    Reason::Forbidden,
+    Reason::TargetNotFound,
+    Reason::BadRequest,
+    Reason::Conflict,
+    Reason::UnsupportedApiVersion,
+    Reason::UnexpectedResponse,
+    Reason::InvalidProviderConfig,
+    Reason::ProviderMismatch,
+    Reason::BackoffLimitExceeded,
+];
+/// Reasons of transient errors that schedule a retry.
+const RETRY_REASONS: [Reason; 4] = [
+    Reason::RateLimited,
+    Reason::ProviderUnavailable,
+    Reason::NetworkError,
+    Reason::Timeout,
+];
 
 /// The process-wide metrics.
 pub static METRICS: LazyLock<Metrics> = LazyLock::new(Metrics::new);

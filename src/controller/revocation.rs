@@ -22,7 +22,7 @@ use crate::api::{Phase, ProviderType, Reason, RevocationStatus};
 use crate::credentials::{self, SecretLocation};
 use crate::outcome::{AttemptContext, ErrorClass, Outcome, ProviderError};
 use crate::providers::{Operation, Provider};
-use crate::telemetry::{KindLabels, METRICS, RetryLabels, RevocationLabels};
+use crate::telemetry::{FailureLabels, KindLabels, METRICS, RetryLabels, RevocationLabels};
 
 /// How often a waiting revocation (credentials, provider, host) looks again.
 pub const WAIT_RECHECK: Duration = Duration::from_secs(10);
@@ -367,6 +367,7 @@ impl<K: Revocation> Reconciliation<K> {
             }
             Transition::Failed { reason, err } => {
                 self.count("failed");
+                self.count_failure(*reason);
                 warn!(kind = K::KIND, object = %object, reason = %reason, "{}", err.message);
                 (EventType::Warning, *reason, "Revoke", err.message.clone())
             }
@@ -389,6 +390,15 @@ impl<K: Revocation> Reconciliation<K> {
             result: result.into(),
         };
         METRICS.revocations.get_or_create(&labels).inc();
+    }
+
+    fn count_failure(&self, reason: Reason) {
+        let labels = FailureLabels {
+            kind: K::KIND.into(),
+            provider: self.provider_label(),
+            reason: reason.as_str().into(),
+        };
+        METRICS.revocation_failures.get_or_create(&labels).inc();
     }
 
     fn count_retry(&self, reason: Reason) {

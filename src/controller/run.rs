@@ -13,6 +13,7 @@ use kube::{Api, Client, ResourceExt};
 use kube_lease_manager::LeaseManagerBuilder;
 use tracing::{error, info, warn};
 
+use super::object_metrics::OBJECT_METRICS;
 use super::provider_status::{self, ProviderObject};
 use super::resources::Revocation;
 use super::revocation;
@@ -175,6 +176,7 @@ fn revocation_controller<K: Revocation>(
 ) -> impl Future<Output = ()> {
     let controller = Controller::new(Api::<K>::all(client.clone()), watcher::Config::default().any_semantic());
     let (namespaced, cluster) = (controller.store(), controller.store());
+    OBJECT_METRICS.add_revocations(controller.store());
     controller
         .watches(
             Api::<RevocationProvider>::all(client.clone()),
@@ -232,7 +234,9 @@ fn provider_controller<P: ProviderObject>(
     ctx: &Arc<Context>,
     concurrency: u16,
 ) -> impl Future<Output = ()> {
-    Controller::new(Api::<P>::all(client.clone()), watcher::Config::default().any_semantic())
+    let controller = Controller::new(Api::<P>::all(client.clone()), watcher::Config::default().any_semantic());
+    OBJECT_METRICS.add_providers(controller.store());
+    controller
         .with_config(controller_config(concurrency))
         .shutdown_on_signal()
         .run(provider_status::reconcile::<P>, provider_error_policy::<P>, ctx.clone())

@@ -237,6 +237,12 @@ async fn every_operation_succeeds_with_exactly_one_revoking_call(env: &mut Env) 
         r#"revoker_revocations_total{kind="JwksRevocation",provider="atlas",result="succeeded"}"#,
         r#"revoker_revocations_total{kind="TokenRevocation",provider="onezone",result="succeeded"}"#,
         r#"revoker_provider_request_duration_seconds_count{provider="atlas",operation="revokeJwksFromIdentityProvider",status="204"}"#,
+        &format!(
+            r#"revoker_revocation_info{{namespace="{ns}",name="atlas-idp-jwks",kind="JwksRevocation",provider="atlas",phase="Succeeded",reason="Revoked",dry_run="false"}} 1"#
+        ),
+        &format!(
+            r#"revoker_provider_ready{{namespace="{ns}",name="atlas",kind="RevocationProvider",provider="atlas"}} 1"#
+        ),
     ] {
         let sample: Vec<&str> = metrics.lines().filter(|l| l.contains("atlas")).take(5).collect();
         ensure(
@@ -534,6 +540,15 @@ async fn ttl_deletes_finished_revocations(env: &mut Env) -> Result<()> {
         env.sim.succeeded("DELETE", JWKS_PATH).await? == 1,
         "revoked once before deletion",
     )?;
+    // Its per-object series leaves with it (the cache drops it when the watch reports the delete).
+    let url = format!("http://127.0.0.1:{}/metrics", env.metrics_port);
+    let series = format!(r#"namespace="{ns}",name="short-lived""#);
+    crate::env::wait_for(Duration::from_secs(10), "the deleted object's series to go", || {
+        let get = env.sim_http_get(&url);
+        let series = series.clone();
+        async move { get.await.ok().filter(|m| !m.contains(&series)).map(|_| ()) }
+    })
+    .await?;
     Ok(())
 }
 
