@@ -548,8 +548,8 @@ PY
     done
     can_i yes get secrets -n "$ns" || ok=1
     for v in list watch create update patch delete; do can_i no "$v" secrets -n "$ns" || ok=1; done
-    can_i yes get namespaces || ok=1
-    can_i no list namespaces || ok=1
+    for v in get list watch; do can_i yes "$v" namespaces || ok=1; done
+    for v in create update patch delete; do can_i no "$v" namespaces || ok=1; done
     for v in create patch; do can_i yes "$v" events.events.k8s.io -n "$ns" || ok=1; done
     can_i no create events -n "$ns" || ok=1
     can_i no list pods -n "$NAMESPACE" || ok=1

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
 use kube::api::ListParams;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -175,7 +176,7 @@ fn revocation_controller<K: Revocation>(
     concurrency: u16,
 ) -> impl Future<Output = ()> {
     let controller = Controller::new(Api::<K>::all(client.clone()), watcher::Config::default().any_semantic());
-    let (namespaced, cluster) = (controller.store(), controller.store());
+    let (namespaced, cluster, in_namespace) = (controller.store(), controller.store(), controller.store());
     OBJECT_METRICS.add_revocations(controller.store());
     controller
         .watches(
@@ -202,6 +203,11 @@ fn revocation_controller<K: Revocation>(
                 )
             },
         )
+        .watches(
+            Api::<Namespace>::all(client.clone()),
+            watcher::Config::default().any_semantic(),
+            move |ns| waiting_in_namespace(&in_namespace, &ns.name_any()),
+        )
         .with_config(controller_config(concurrency))
         .shutdown_on_signal()
         .run(revocation::reconcile::<K>, error_policy::<K>, ctx.clone())
@@ -223,6 +229,21 @@ fn waiting_on<K: Revocation>(
             provider_ref.kind == kind
                 && provider_ref.name == name
                 && (namespace.is_none() || r.namespace() == namespace)
+                && !r.revocation_status().is_some_and(|s| s.phase.is_finished())
+        })
+        .map(|r| ObjectRef::from(r.as_ref()))
+        .collect()
+}
+
+/// The unfinished revocations of a namespace that use a ClusterRevocationProvider: a change of
+/// the namespace's labels may change what its namespaceSelector admits.
+fn waiting_in_namespace<K: Revocation>(store: &Store<K>, namespace: &str) -> Vec<ObjectRef<K>> {
+    store
+        .state()
+        .iter()
+        .filter(|r| {
+            r.namespace().as_deref() == Some(namespace)
+                && r.lifecycle().provider_ref.kind == ProviderRefKind::ClusterRevocationProvider
                 && !r.revocation_status().is_some_and(|s| s.phase.is_finished())
         })
         .map(|r| ObjectRef::from(r.as_ref()))
