@@ -190,7 +190,7 @@ mod tests {
     fn the_readme_reason_table_lists_every_reason() {
         let readme = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
         let first_cells: Vec<&str> = readme
-            .split("Reasons you will see:")
+            .split("Reasons you will see")
             .nth(1)
             .expect("README has the reason table")
             .lines()
