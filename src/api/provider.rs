@@ -16,9 +16,11 @@ use super::LocalSecretRef;
     namespaced,
     status = "ProviderStatus",
     shortname = "revprov",
+    category = "revoker",
     printcolumn = r#"{"name":"Type","type":"string","jsonPath":".status.providerType"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Message","type":"string","jsonPath":".status.conditions[?(@.status==\"True\")].message","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
@@ -49,9 +51,11 @@ pub struct RevocationProviderSpec {
     kind = "ClusterRevocationProvider",
     status = "ProviderStatus",
     shortname = "crevprov",
+    category = "revoker",
     printcolumn = r#"{"name":"Type","type":"string","jsonPath":".status.providerType"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].reason"}"#,
+    printcolumn = r#"{"name":"Message","type":"string","jsonPath":".status.conditions[?(@.status==\"True\")].message","priority":1}"#,
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]

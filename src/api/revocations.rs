@@ -68,10 +68,14 @@ revocation_spec! {
     /// cluster, tokens signed before stop working, and every user is logged out.
     #[kube(
         group = "revoker.dev", version = "v1alpha1", kind = "JwksRevocation", namespaced,
-        status = "RevocationStatus", shortname = "jwksrev", category = "revocations",
+        status = "RevocationStatus", shortname = "jwksrev", category = "revocations", category = "revoker",
         printcolumn = r#"{"name":"Provider","type":"string","jsonPath":".spec.providerRef.name"}"#,
         printcolumn = r#"{"name":"Target","type":"string","jsonPath":".status.target"}"#,
         printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+        printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Succeeded\")].reason"}"#,
+        printcolumn = r#"{"name":"Attempts","type":"integer","jsonPath":".status.attempts"}"#,
+        printcolumn = r#"{"name":"DryRun","type":"boolean","jsonPath":".spec.dryRun","priority":1}"#,
+        printcolumn = r#"{"name":"Message","type":"string","jsonPath":".status.message","priority":1}"#,
         printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     )]
     JwksRevocationSpec, immutable = immutable_rule!("atlas"), one_of = "has(self.atlas)", "exactly one provider block must be set: atlas", {
@@ -98,10 +102,14 @@ revocation_spec! {
     /// Removes or disables an authentication method.
     #[kube(
         group = "revoker.dev", version = "v1alpha1", kind = "AuthMethodRevocation", namespaced,
-        status = "RevocationStatus", shortname = "authrev", category = "revocations",
+        status = "RevocationStatus", shortname = "authrev", category = "revocations", category = "revoker",
         printcolumn = r#"{"name":"Provider","type":"string","jsonPath":".spec.providerRef.name"}"#,
         printcolumn = r#"{"name":"Target","type":"string","jsonPath":".status.target"}"#,
         printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+        printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Succeeded\")].reason"}"#,
+        printcolumn = r#"{"name":"Attempts","type":"integer","jsonPath":".status.attempts"}"#,
+        printcolumn = r#"{"name":"DryRun","type":"boolean","jsonPath":".spec.dryRun","priority":1}"#,
+        printcolumn = r#"{"name":"Message","type":"string","jsonPath":".status.message","priority":1}"#,
         printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     )]
     AuthMethodRevocationSpec, immutable = immutable_rule!("atlas", "infisical"), one_of = "[has(self.atlas), has(self.infisical)].exists_one(b, b)",
@@ -213,10 +221,14 @@ revocation_spec! {
     /// Revokes tokens.
     #[kube(
         group = "revoker.dev", version = "v1alpha1", kind = "TokenRevocation", namespaced,
-        status = "RevocationStatus", shortname = "tokenrev", category = "revocations",
+        status = "RevocationStatus", shortname = "tokenrev", category = "revocations", category = "revoker",
         printcolumn = r#"{"name":"Provider","type":"string","jsonPath":".spec.providerRef.name"}"#,
         printcolumn = r#"{"name":"Target","type":"string","jsonPath":".status.target"}"#,
         printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
+        printcolumn = r#"{"name":"Reason","type":"string","jsonPath":".status.conditions[?(@.type==\"Succeeded\")].reason"}"#,
+        printcolumn = r#"{"name":"Attempts","type":"integer","jsonPath":".status.attempts"}"#,
+        printcolumn = r#"{"name":"DryRun","type":"boolean","jsonPath":".spec.dryRun","priority":1}"#,
+        printcolumn = r#"{"name":"Message","type":"string","jsonPath":".status.message","priority":1}"#,
         printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
     )]
     TokenRevocationSpec, immutable = immutable_rule!("infisical", "onezone"), one_of = "[has(self.infisical), has(self.onezone)].exists_one(b, b)",

@@ -224,6 +224,23 @@ async fn every_operation_succeeds_with_exactly_one_revoking_call(env: &mut Env) 
         listed.contains("Succeeded") && listed.contains("PROVIDER") && listed.contains("TARGET"),
         format!("printer columns:\n{listed}"),
     )?;
+    let header = listed.lines().next().unwrap_or_default();
+    ensure(
+        header.contains("REASON") && header.contains("ATTEMPTS") && listed.contains("Revoked"),
+        format!("reason and attempts columns:\n{listed}"),
+    )?;
+    let wide = sh(env.kubectl().args(["get", "revocations", "-n", &ns, "-o", "wide"]))?;
+    let wide_header = wide.lines().next().unwrap_or_default();
+    ensure(
+        wide_header.contains("DRYRUN") && wide_header.contains("MESSAGE"),
+        format!("-o wide columns:\n{wide}"),
+    )?;
+    let everything = sh(env.kubectl().args(["get", "revoker", "-n", &ns]))?;
+    ensure(
+        everything.contains("revocationprovider.revoker.dev/atlas")
+            && everything.contains("jwksrevocation.revoker.dev/"),
+        format!("`kubectl get revoker` lists revocations and providers:\n{everything}"),
+    )?;
     // Nothing more happens afterwards: no second call for any target.
     tokio::time::sleep(Duration::from_secs(3)).await;
     for (_, what, method, path, expected_calls) in &cases {
