@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 use revoker::api::{
     AtlasProvider, InfisicalAuthMethod, InfisicalProvider, LocalSecretRef, NamedTokenAction, OnezoneProvider,
 };
-use revoker::credentials::{AtlasCredentials, InfisicalCredentials, OnezoneCredentials};
+use revoker::providers::atlas::AtlasCredentials;
+use revoker::providers::infisical::InfisicalCredentials;
+use revoker::providers::onezone::OnezoneCredentials;
 use revoker::egress::AllowList;
 use revoker::providers::atlas::AtlasClient;
 use revoker::providers::http::HttpSettings;

@@ -4,17 +4,91 @@
 //! `docs/provider-specs/`, and answers with an [`Outcome`] or a classified [`ProviderError`]. Clients hold their
 //! credentials and cache login tokens, so the controller keeps one client per provider object.
 
+pub mod answer;
 pub mod atlas;
 pub mod http;
 pub mod infisical;
 pub mod onezone;
+pub mod token_cache;
 
 pub use crate::outcome::{AttemptContext, ErrorClass, Outcome, OutcomeKind, ProviderError, Reason, fingerprint};
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use secrecy::SecretString;
 
-use crate::api::{InfisicalAuthMethod, NamedTokenAction, ProviderType};
+use crate::api::{InfisicalAuthMethod, NamedTokenAction, ProviderConfig, ProviderType};
+use crate::credentials::SecretData;
+use crate::providers::http::HttpSettings;
+
+/// Builds a provider's client from its provider block and the data of its credentials Secret.
+pub type BuildFn = fn(&ProviderConfig, &SecretData<'_>, &HttpSettings) -> Result<Arc<dyn Provider>, ProviderError>;
+
+/// What the operator knows about one provider: each provider folder exports its own.
+#[derive(Clone, Copy)]
+pub struct Registration {
+    /// Which provider.
+    pub provider: ProviderType,
+    /// The hosts it talks to by default (the egress allow-list's defaults).
+    pub default_hosts: &'static [&'static str],
+    /// The keys its credentials Secret holds, for documentation and messages.
+    pub credential_keys: &'static str,
+    /// Parses the credentials and builds the client.
+    pub build: BuildFn,
+}
+
+/// Every provider, one line each.
+pub const PROVIDERS: [Registration; 3] = [
+    atlas::REGISTRATION,
+    infisical::REGISTRATION,
+    onezone::REGISTRATION,
+];
+
+/// The registration of `provider`.
+pub fn registration(provider: ProviderType) -> &'static Registration {
+    // Every ProviderType has a registration (unit test every_provider_type_is_registered).
+    PROVIDERS
+        .iter()
+        .find(|r| r.provider == provider)
+        .unwrap_or(&PROVIDERS[0])
+}
+
+/// How many default hosts the providers have together.
+pub const DEFAULT_HOST_COUNT: usize = {
+    let mut count = 0;
+    let mut i = 0;
+    while i < PROVIDERS.len() {
+        count += PROVIDERS[i].default_hosts.len();
+        i += 1;
+    }
+    count
+};
+
+/// Every provider's default hosts, in table order.
+pub const DEFAULT_HOSTS: [&str; DEFAULT_HOST_COUNT] = {
+    let mut hosts = [""; DEFAULT_HOST_COUNT];
+    let (mut i, mut n) = (0, 0);
+    while i < PROVIDERS.len() {
+        let mut j = 0;
+        while j < PROVIDERS[i].default_hosts.len() {
+            hosts[n] = PROVIDERS[i].default_hosts[j];
+            n += 1;
+            j += 1;
+        }
+        i += 1;
+    }
+    hosts
+};
+
+/// A provider's `build` was handed another provider's block (the registry picks by type, so
+/// this is a programming error, reported rather than panicking).
+pub(crate) fn backend_mismatch(expected: ProviderType) -> ProviderError {
+    ProviderError::permanent(
+        Reason::InvalidProviderConfig,
+        format!("the provider block is not a {expected} block; credentials do not match the provider type"),
+    )
+}
 
 /// One revocation, resolved from a revocation object (secret targets already read).
 #[derive(Clone, Debug)]
@@ -143,13 +217,6 @@ impl Operation {
     }
 }
 
-/// Replace every secret value in a text that came from a provider (an echo of what we sent).
-pub(crate) fn redact(text: &str, secrets: &[&SecretString]) -> String {
-    crate::outcome::Redactor::with(secrets)
-        .redact(text, usize::MAX)
-        .into_string()
-}
-
 pub(crate) use crate::outcome::redact::clip;
 
 /// A provider client. One implementation per provider; the controller holds them as `dyn Provider`.
@@ -167,4 +234,18 @@ pub trait Provider: Send + Sync {
     /// Live credential check for the provider's `Ready` condition (e.g. a login). Returns how the
     /// credentials authenticate (`digest`, `serviceAccount`, `universalAuth`, `accessToken`, `token`).
     async fn check_credentials(&self) -> Result<&'static str, ProviderError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_provider_type_is_registered_once_with_its_default_hosts() {
+        for provider in [ProviderType::Atlas, ProviderType::Infisical, ProviderType::Onezone] {
+            assert_eq!(PROVIDERS.iter().filter(|r| r.provider == provider).count(), 1, "{provider}");
+            assert_eq!(registration(provider).provider, provider);
+        }
+        assert_eq!(DEFAULT_HOSTS, ["cloud.mongodb.com", "app.infisical.com", "eu.infisical.com"]);
+    }
 }
