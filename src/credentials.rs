@@ -117,7 +117,10 @@ mod tests {
     #[test]
     fn a_pair_needs_both_keys_and_names_them_not_the_values() {
         let data = test_data(&[("publicKey", "pub-VALUE")]);
-        let secret = SecretData { data: &data, at: TEST_AT };
+        let secret = SecretData {
+            data: &data,
+            at: TEST_AT,
+        };
         let err = secret.pair("publicKey", "privateKey").unwrap_err();
         assert_eq!(err.reason, Reason::CredentialsUnavailable);
         assert!(
@@ -127,7 +130,10 @@ mod tests {
         );
         assert!(!err.message.contains("pub-VALUE"));
         let blank = test_data(&[("accessToken", "  ")]);
-        let secret = SecretData { data: &blank, at: TEST_AT };
+        let secret = SecretData {
+            data: &blank,
+            at: TEST_AT,
+        };
         assert_eq!(secret.get("accessToken").unwrap(), None);
     }
 }

@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 use revoker::api::{
     AtlasProvider, InfisicalAuthMethod, InfisicalProvider, LocalSecretRef, NamedTokenAction, OnezoneProvider,
 };
-use revoker::providers::atlas::AtlasCredentials;
-use revoker::providers::infisical::InfisicalCredentials;
-use revoker::providers::onezone::OnezoneCredentials;
 use revoker::egress::AllowList;
 use revoker::providers::atlas::AtlasClient;
+use revoker::providers::atlas::AtlasCredentials;
 use revoker::providers::http::HttpSettings;
 use revoker::providers::infisical::InfisicalClient;
+use revoker::providers::infisical::InfisicalCredentials;
 use revoker::providers::onezone::OnezoneClient;
+use revoker::providers::onezone::OnezoneCredentials;
 use revoker::providers::{AttemptContext, Operation, OutcomeKind, Provider};
 use secrecy::SecretString;
 

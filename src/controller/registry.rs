@@ -9,8 +9,7 @@ use kube::core::{Selector, SelectorExt};
 use kube::{Api, Client, ResourceExt};
 
 use crate::api::{
-    ClusterRevocationProvider, ProviderConfig, ProviderRef, ProviderRefKind, ProviderType,
-    RevocationProvider,
+    ClusterRevocationProvider, ProviderConfig, ProviderRef, ProviderRefKind, ProviderType, RevocationProvider,
 };
 use crate::credentials::{SecretData, SecretLocation};
 use crate::providers::http::HttpSettings;

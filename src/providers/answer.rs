@@ -270,7 +270,12 @@ impl Failure {
 
     /// Classify with a reason the provider's contract gives for this status.
     pub fn classify_as(&self, reason: Reason, message: String) -> ProviderError {
-        self.error(ProviderError::for_status(self.status, reason, message, self.retry_after))
+        self.error(ProviderError::for_status(
+            self.status,
+            reason,
+            message,
+            self.retry_after,
+        ))
     }
 }
 
@@ -381,6 +386,9 @@ mod tests {
         assert_eq!(header_wins.retry_after, Some(Duration::from_secs(7)));
         assert!(header_wins.summary().contains("not Example's error JSON"));
         let permanent = failure(404, None, None, &redactor).classify(|_| "gone".into());
-        assert_eq!((permanent.class, permanent.reason), (ErrorClass::Permanent, Reason::TargetNotFound));
+        assert_eq!(
+            (permanent.class, permanent.reason),
+            (ErrorClass::Permanent, Reason::TargetNotFound)
+        );
     }
 }

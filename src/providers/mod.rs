@@ -39,6 +39,7 @@ pub struct Registration {
 }
 
 /// Every provider, one line each.
+#[rustfmt::skip]
 pub const PROVIDERS: [Registration; 3] = [
     atlas::REGISTRATION,
     infisical::REGISTRATION,
@@ -243,9 +244,16 @@ mod tests {
     #[test]
     fn every_provider_type_is_registered_once_with_its_default_hosts() {
         for provider in [ProviderType::Atlas, ProviderType::Infisical, ProviderType::Onezone] {
-            assert_eq!(PROVIDERS.iter().filter(|r| r.provider == provider).count(), 1, "{provider}");
+            assert_eq!(
+                PROVIDERS.iter().filter(|r| r.provider == provider).count(),
+                1,
+                "{provider}"
+            );
             assert_eq!(registration(provider).provider, provider);
         }
-        assert_eq!(DEFAULT_HOSTS, ["cloud.mongodb.com", "app.infisical.com", "eu.infisical.com"]);
+        assert_eq!(
+            DEFAULT_HOSTS,
+            ["cloud.mongodb.com", "app.infisical.com", "eu.infisical.com"]
+        );
     }
 }

@@ -53,18 +53,30 @@ mod tests {
     #[test]
     fn atlas_prefers_api_key_then_service_account() {
         let data = test_data(&[("publicKey", "pub"), ("privateKey", "priv-S3CR3T")]);
-        let c = parse(&SecretData { data: &data, at: TEST_AT }).unwrap();
+        let c = parse(&SecretData {
+            data: &data,
+            at: TEST_AT,
+        })
+        .unwrap();
         assert!(matches!(c, AtlasCredentials::ApiKey { ref public_key, .. } if public_key == "pub"));
         assert!(!format!("{c:?}").contains("priv-S3CR3T"), "Debug must redact secrets");
         let data = test_data(&[("clientId", "id"), ("clientSecret", "s")]);
-        let c = parse(&SecretData { data: &data, at: TEST_AT }).unwrap();
+        let c = parse(&SecretData {
+            data: &data,
+            at: TEST_AT,
+        })
+        .unwrap();
         assert!(matches!(c, AtlasCredentials::ServiceAccount { .. }));
     }
 
     #[test]
     fn missing_keys_wait_with_a_message_naming_the_keys_not_the_values() {
         let data = test_data(&[("publicKey", "pub-VALUE")]);
-        let err = parse(&SecretData { data: &data, at: TEST_AT }).unwrap_err();
+        let err = parse(&SecretData {
+            data: &data,
+            at: TEST_AT,
+        })
+        .unwrap_err();
         assert_eq!(err.reason, Reason::CredentialsUnavailable);
         assert!(
             err.message.contains("Secret ns/creds") && err.message.contains("privateKey"),
@@ -73,7 +85,11 @@ mod tests {
         );
         assert!(!err.message.contains("pub-VALUE"));
         let data = test_data(&[]);
-        let err = parse(&SecretData { data: &data, at: TEST_AT }).unwrap_err();
+        let err = parse(&SecretData {
+            data: &data,
+            at: TEST_AT,
+        })
+        .unwrap_err();
         assert!(err.message.contains("clientId + clientSecret"), "{}", err.message);
     }
 }

@@ -4,9 +4,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::OP_DISABLE_X509;
 use super::client::{AtlasClient, DIALECT, default_version};
 use super::credentials::AtlasCredentials;
-use super::OP_DISABLE_X509;
 use crate::outcome::{ProviderError, Reason};
 use crate::providers::Operation;
 use crate::providers::answer::{Answer, Failure, MAX_PROVIDER_TEXT, Said};

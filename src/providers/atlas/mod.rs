@@ -74,7 +74,12 @@ pub fn build(
         return Err(crate::providers::backend_mismatch(ProviderType::Atlas));
     };
     let creds = credentials::parse(secret)?;
-    Ok(Arc::new(AtlasClient::new(atlas, creds, config.ca_bundle.as_deref(), settings)?))
+    Ok(Arc::new(AtlasClient::new(
+        atlas,
+        creds,
+        config.ca_bundle.as_deref(),
+        settings,
+    )?))
 }
 
 #[async_trait]

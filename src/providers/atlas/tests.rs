@@ -205,8 +205,7 @@ async fn disable_x509_notes_a_ca_still_listed_in_the_answer() {
     Mock::given(method("DELETE"))
         .and(path(X509_PATH))
         .respond_with(
-            ResponseTemplate::new(202)
-                .set_body_json(json!({"customerX509": {"cas": "-----BEGIN CERTIFICATE-----"}})),
+            ResponseTemplate::new(202).set_body_json(json!({"customerX509": {"cas": "-----BEGIN CERTIFICATE-----"}})),
         )
         .expect(1)
         .mount(&server)
@@ -477,9 +476,7 @@ async fn token_endpoint_5xx_and_bad_answers_are_classified() {
         .await;
     Mock::given(method("POST"))
         .and(path("/api/oauth/token"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"access_token": "tok-x", "token_type": "mac"})),
-        )
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"access_token": "tok-x", "token_type": "mac"})))
         .with_priority(2)
         .mount(&server)
         .await;

@@ -55,7 +55,11 @@ impl InfisicalClient {
         })
     }
 
-    pub(super) async fn dry_run_client_secret(&self, identity_id: &str, client_secret_id: &str) -> Result<Outcome, ProviderError> {
+    pub(super) async fn dry_run_client_secret(
+        &self,
+        identity_id: &str,
+        client_secret_id: &str,
+    ) -> Result<Outcome, ProviderError> {
         const NAME: &str = "getUniversalAuthClientSecret";
         let url = self.url(&[
             "universal-auth",

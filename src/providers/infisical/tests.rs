@@ -4,10 +4,10 @@ use serde_json::{Value, json};
 
 use super::errors::try_again_in;
 use super::*;
-use crate::api::{InfisicalAuthMethod, InfisicalProvider};
-use crate::outcome::{OutcomeKind, Reason};
 use crate::api::LocalSecretRef;
+use crate::api::{InfisicalAuthMethod, InfisicalProvider};
 use crate::egress::AllowList;
+use crate::outcome::{OutcomeKind, Reason};
 use crate::providers::{ErrorClass, fingerprint};
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -461,9 +461,7 @@ async fn revoke_token_posts_only_the_token_with_no_authorization_and_no_login() 
         .and(path("/api/v1/auth/token/revoke"))
         .and(header("content-type", "application/json"))
         .and(body_json(json!({"accessToken": VICTIM})))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"message": "Successfully revoked access token"})),
-        )
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"message": "Successfully revoked access token"})))
         .expect(1)
         .mount(&server)
         .await;

@@ -32,10 +32,20 @@ mod tests {
     #[test]
     fn the_token_key_is_required() {
         let data = test_data(&[]);
-        let err = parse(&SecretData { data: &data, at: TEST_AT }).unwrap_err();
+        let err = parse(&SecretData {
+            data: &data,
+            at: TEST_AT,
+        })
+        .unwrap_err();
         assert_eq!(err.reason, Reason::CredentialsUnavailable);
         assert!(err.message.contains("token"));
         let data = test_data(&[("token", "tok\n")]);
-        assert!(parse(&SecretData { data: &data, at: TEST_AT }).is_ok());
+        assert!(
+            parse(&SecretData {
+                data: &data,
+                at: TEST_AT
+            })
+            .is_ok()
+        );
     }
 }

@@ -79,7 +79,11 @@ impl OnezoneClient {
         })
     }
 
-    pub(super) async fn dry_run_named(&self, token_id: &str, action: NamedTokenAction) -> Result<Outcome, ProviderError> {
+    pub(super) async fn dry_run_named(
+        &self,
+        token_id: &str,
+        action: NamedTokenAction,
+    ) -> Result<Outcome, ProviderError> {
         const NAME: &str = "get_named_token";
         let url = self.url(&["tokens", "named", token_id]);
         let answer = self.call(NAME, self.http.client().get(url)).await?;
@@ -90,7 +94,10 @@ impl OnezoneClient {
         if answer.is_success() {
             let revoked = json_field(answer.body(), "revoked").and_then(|r| r.as_bool());
             let name = json_field(answer.body(), "name")
-                .and_then(|n| n.as_str().map(|n| format!(" ({:?})", self.redactor.redact(n, 100).as_str())))
+                .and_then(|n| {
+                    n.as_str()
+                        .map(|n| format!(" ({:?})", self.redactor.redact(n, 100).as_str()))
+                })
                 .unwrap_or_default();
             let message = match (revoked, action) {
                 (Some(true), NamedTokenAction::Revoke) => format!(

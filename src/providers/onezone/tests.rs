@@ -5,10 +5,10 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::*;
-use crate::api::{NamedTokenAction, OnezoneProvider};
-use crate::outcome::{OutcomeKind, Reason};
 use crate::api::LocalSecretRef;
+use crate::api::{NamedTokenAction, OnezoneProvider};
 use crate::egress::AllowList;
+use crate::outcome::{OutcomeKind, Reason};
 use crate::providers::ErrorClass;
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -328,17 +328,13 @@ async fn dry_runs_only_read() {
         .await;
     Mock::given(method("GET"))
         .and(path(format!("/api/v3/onezone/tokens/named/{NAMED}")))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"id": NAMED, "name": "ci", "revoked": false})),
-        )
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": NAMED, "name": "ci", "revoked": false})))
         .expect(1)
         .mount(&server)
         .await;
     Mock::given(method("GET"))
         .and(path("/api/v3/onezone/tokens/named/old"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json(json!({"id": "old", "name": "old", "revoked": true})),
-        )
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "old", "name": "old", "revoked": true})))
         .expect(2)
         .mount(&server)
         .await;
