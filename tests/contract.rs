@@ -1,5 +1,5 @@
 //! Contract tests: every revoking call of the provider clients is sent to Prism, a validating
-//! mock of the providers' OpenAPI documents (docs/provider-specs/, copied from shared/specs), run
+//! mock of the providers' OpenAPI documents (docs/provider-specs/), run
 //! with `--errors`: a request that breaks the contract (path pattern, method, header, body,
 //! security scheme) gets an error answer and the test fails. Prism is installed by
 //! `hack/prism.sh install` (hack/test.sh does it); a missing Prism fails these tests.

@@ -112,6 +112,11 @@ impl Answer {
         })
     }
 
+    /// The status with its reason phrase ("202 Accepted").
+    pub fn status_text(&self) -> String {
+        reqwest::StatusCode::from_u16(self.status).map_or_else(|_| self.status.to_string(), |s| s.to_string())
+    }
+
     /// True for 2xx.
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)

@@ -138,13 +138,12 @@ impl AtlasClient {
 /// The token of a successful token answer. The body holds the token: never copy it (or serde's
 /// view of it) into a message.
 fn token_from(answer: &Answer) -> Result<Issued, ProviderError> {
-    let status = answer.status;
     let unusable = |why: &str| {
         answer.error(ProviderError::permanent(
             Reason::UnexpectedResponse,
             format!(
                 "{OP_TOKEN}: the Atlas token endpoint answered {} but {why}; expected JSON {{access_token, token_type: \"Bearer\", expires_in}}",
-                reqwest::StatusCode::from_u16(status).map_or_else(|_| status.to_string(), |s| s.to_string())
+                answer.status_text()
             ),
         ))
     };

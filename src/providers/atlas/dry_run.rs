@@ -78,8 +78,7 @@ impl AtlasClient {
                 Reason::UnexpectedResponse,
                 format!(
                     "{OP_GET_USER_SECURITY}: Atlas answered {} but the body is not UserSecurity JSON: {}",
-                    reqwest::StatusCode::from_u16(answer.status)
-                        .map_or_else(|_| answer.status.to_string(), |s| s.to_string()),
+                    answer.status_text(),
                     self.redactor.redact(body, MAX_PROVIDER_TEXT)
                 ),
             ))
