@@ -115,25 +115,38 @@ mod tests {
     }
 
     #[test]
-    fn a_pair_needs_both_keys_and_names_them_not_the_values() {
-        let data = test_data(&[("publicKey", "pub-VALUE")]);
-        let secret = SecretData {
-            data: &data,
+    fn a_pair_needs_both_keys_and_blank_values_count_as_missing() {
+        let half = test_data(&[("clientId", "id-VALUE"), ("clientSecret", "\n")]);
+        let err = SecretData {
+            data: &half,
             at: TEST_AT,
-        };
-        let err = secret.pair("publicKey", "privateKey").unwrap_err();
+        }
+        .pair("clientId", "clientSecret")
+        .unwrap_err();
         assert_eq!(err.reason, Reason::CredentialsUnavailable);
         assert!(
-            err.message.contains("Secret ns/creds") && err.message.contains("privateKey"),
+            err.message.contains("both are needed") && err.message.contains("clientSecret"),
             "{}",
             err.message
         );
-        assert!(!err.message.contains("pub-VALUE"));
-        let blank = test_data(&[("accessToken", "  ")]);
-        let secret = SecretData {
-            data: &blank,
+        assert!(!err.message.contains("id-VALUE"));
+        let none = test_data(&[]);
+        assert!(
+            SecretData {
+                data: &none,
+                at: TEST_AT
+            }
+            .pair("a", "b")
+            .unwrap()
+            .is_none()
+        );
+        let bytes = BTreeMap::from([("k".to_string(), ByteString(vec![0xff]))]);
+        let err = SecretData {
+            data: &bytes,
             at: TEST_AT,
-        };
-        assert_eq!(secret.get("accessToken").unwrap(), None);
+        }
+        .get("k")
+        .unwrap_err();
+        assert!(err.message.contains("not UTF-8"), "{}", err.message);
     }
 }

@@ -273,6 +273,11 @@ impl Failure {
         self.classify_as(reason, message(reason))
     }
 
+    /// A permanent error about this answer, whatever its status (the provider's contract decides).
+    pub fn permanent(&self, reason: Reason, message: String) -> ProviderError {
+        self.error(ProviderError::permanent(reason, message))
+    }
+
     /// Classify with a reason the provider's contract gives for this status.
     pub fn classify_as(&self, reason: Reason, message: String) -> ProviderError {
         self.error(ProviderError::for_status(

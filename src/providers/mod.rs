@@ -9,6 +9,8 @@ pub mod atlas;
 pub mod http;
 pub mod infisical;
 pub mod onezone;
+#[cfg(test)]
+mod test_support;
 pub mod token_cache;
 
 pub use crate::outcome::{AttemptContext, ErrorClass, Outcome, OutcomeKind, ProviderError, Reason, fingerprint};
@@ -23,7 +25,7 @@ use crate::credentials::SecretData;
 use crate::providers::http::HttpSettings;
 
 /// Builds a provider's client from its provider block and the data of its credentials Secret.
-pub type BuildFn = fn(&ProviderConfig, &SecretData<'_>, &HttpSettings) -> Result<Arc<dyn Provider>, ProviderError>;
+pub type BuildFn = fn(&ProviderConfig, &SecretData<'_>, &HttpSettings) -> Built;
 
 /// What the operator knows about one provider: each provider folder exports its own.
 #[derive(Clone, Copy)]
@@ -45,6 +47,26 @@ pub const PROVIDERS: [Registration; 3] = [
     infisical::REGISTRATION,
     onezone::REGISTRATION,
 ];
+
+impl Registration {
+    /// A provider's entry.
+    pub const fn new(
+        provider: ProviderType,
+        default_hosts: &'static [&'static str],
+        keys: &'static str,
+        build: BuildFn,
+    ) -> Self {
+        Registration {
+            provider,
+            default_hosts,
+            credential_keys: keys,
+            build,
+        }
+    }
+}
+
+/// What a `build` returns.
+pub type Built = Result<Arc<dyn Provider>, ProviderError>;
 
 /// The registration of `provider`.
 pub fn registration(provider: ProviderType) -> &'static Registration {
@@ -81,6 +103,19 @@ pub const DEFAULT_HOSTS: [&str; DEFAULT_HOST_COUNT] = {
     }
     hosts
 };
+
+/// Another provider's operation reached this provider's client (the controller checks the type
+/// first, so this is a programming error, refused without a request).
+pub(crate) fn wrong_provider(op: &Operation, provider: &str) -> ProviderError {
+    ProviderError::permanent(
+        Reason::ProviderMismatch,
+        format!(
+            "{} is a {} operation; the provider referenced is {provider}",
+            op.name(),
+            op.provider_type()
+        ),
+    )
+}
 
 /// A provider's `build` was handed another provider's block (the registry picks by type, so
 /// this is a programming error, reported rather than panicking).

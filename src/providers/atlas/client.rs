@@ -7,12 +7,18 @@ use reqwest::header::ACCEPT;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::credentials::AtlasCredentials;
+use super::errors::Target;
 use super::{DEFAULT_API_VERSIONS, OP_LIST_ORGANIZATIONS};
 use crate::api::{ATLAS_DEFAULT_URL, AtlasProvider, ProviderType};
+use std::sync::Arc;
+
+use crate::api::{ProviderBackend, ProviderConfig};
+use crate::credentials::SecretData;
 use crate::outcome::{ProviderError, Reason, Redactor};
 use crate::providers::answer::{Answer, Dialect};
 use crate::providers::http::{HttpSettings, ProviderHttp};
 use crate::providers::token_cache::TokenCache;
+use crate::providers::{Built, backend_mismatch};
 
 /// How Atlas answers look.
 pub(super) const DIALECT: Dialect = Dialect {
@@ -130,6 +136,22 @@ impl AtlasClient {
         Answer::read(response, op, DIALECT, &self.redactor).await
     }
 
+    /// [`AtlasClient::api`] for a call about `target`: an error answer becomes its classified error.
+    pub(super) async fn call(
+        &self,
+        op: &'static str,
+        method: Method,
+        segments: &[&str],
+        target: Target<'_>,
+    ) -> Result<Answer, ProviderError> {
+        let answer = self.api(op, method, segments, &[]).await?;
+        if answer.is_success() {
+            Ok(answer)
+        } else {
+            Err(self.error_from(op, target, &answer))
+        }
+    }
+
     /// The live credential check of the provider's `Ready` condition.
     pub(super) async fn check(&self) -> Result<&'static str, ProviderError> {
         match &self.creds {
@@ -156,7 +178,7 @@ impl AtlasClient {
                 if answer.is_success() || answer.status == 403 {
                     return Ok("digest");
                 }
-                Err(self.error_from(OP_LIST_ORGANIZATIONS, super::errors::Target::Organizations, &answer))
+                Err(self.error_from(OP_LIST_ORGANIZATIONS, Target::Organizations, &answer))
             }
         }
     }
@@ -260,4 +282,18 @@ pub(super) fn require_id(field: &str, value: &str) -> Result<(), ProviderError> 
         ));
     }
     Ok(())
+}
+
+/// A client for an Atlas provider object and the credentials in its Secret.
+pub(super) fn build(config: &ProviderConfig, secret: &SecretData<'_>, settings: &HttpSettings) -> Built {
+    let ProviderBackend::Atlas(block) = &config.backend else {
+        return Err(backend_mismatch(ProviderType::Atlas));
+    };
+    let creds = super::credentials::parse(secret)?;
+    Ok(Arc::new(AtlasClient::new(
+        block,
+        creds,
+        config.ca_bundle.as_deref(),
+        settings,
+    )?))
 }

@@ -23,12 +23,8 @@ impl AtlasClient {
         require_id("federationSettingsId", fid)?;
         require_id("identityProviderId", idp)?;
         let target = Target::IdentityProvider { fid, idp };
-        let answer = self
-            .api(OP_GET_IDENTITY_PROVIDER, Method::GET, &jwks_path(fid, idp, false), &[])
-            .await?;
-        if !answer.is_success() {
-            return Err(self.error_from(OP_GET_IDENTITY_PROVIDER, target, &answer));
-        }
+        let path = jwks_path(fid, idp, false);
+        let answer = self.call(OP_GET_IDENTITY_PROVIDER, Method::GET, &path, target).await?;
         let found: IdentityProvider = serde_json::from_str(answer.body()).unwrap_or_default();
         let mut facts = Vec::new();
         if let Some(name) = &found.display_name {
@@ -61,17 +57,8 @@ impl AtlasClient {
     pub(super) async fn dry_run_x509(&self, group: &str) -> Result<Outcome, ProviderError> {
         require_id("groupId", group)?;
         let target = Target::Project { group };
-        let answer = self
-            .api(
-                OP_GET_USER_SECURITY,
-                Method::GET,
-                &user_security_path(group, false),
-                &[],
-            )
-            .await?;
-        if !answer.is_success() {
-            return Err(self.error_from(OP_GET_USER_SECURITY, target, &answer));
-        }
+        let path = user_security_path(group, false);
+        let answer = self.call(OP_GET_USER_SECURITY, Method::GET, &path, target).await?;
         let body = answer.needed_body(OP_GET_USER_SECURITY, DIALECT)?;
         let settings: UserSecurity = serde_json::from_str(body).map_err(|_| {
             answer.error(ProviderError::permanent(

@@ -22,16 +22,12 @@ mod operations;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 
 pub use client::AtlasClient;
-pub use credentials::AtlasCredentials;
+pub use credentials::{AtlasCredentials, KEYS};
 
-use crate::api::{ProviderBackend, ProviderConfig, ProviderType};
-use crate::credentials::SecretData;
-use crate::providers::http::HttpSettings;
+use crate::api::ProviderType;
 use crate::providers::{AttemptContext, Operation, Outcome, Provider, ProviderError, Registration};
 
 /// Operation id of the JWKS revocation.
@@ -57,29 +53,26 @@ pub const DEFAULT_API_VERSIONS: [(&str, &str); 5] = [
 ];
 
 /// Atlas in the provider table.
-pub const REGISTRATION: Registration = Registration {
-    provider: ProviderType::Atlas,
-    default_hosts: &["cloud.mongodb.com"],
-    credential_keys: credentials::KEYS,
-    build,
-};
+pub const REGISTRATION: Registration =
+    Registration::new(ProviderType::Atlas, &["cloud.mongodb.com"], KEYS, client::build);
 
-/// A client for an Atlas provider object and the credentials in its Secret.
-pub fn build(
-    config: &ProviderConfig,
-    secret: &SecretData<'_>,
-    settings: &HttpSettings,
-) -> Result<Arc<dyn Provider>, ProviderError> {
-    let ProviderBackend::Atlas(atlas) = &config.backend else {
-        return Err(crate::providers::backend_mismatch(ProviderType::Atlas));
-    };
-    let creds = credentials::parse(secret)?;
-    Ok(Arc::new(AtlasClient::new(
-        atlas,
-        creds,
-        config.ca_bundle.as_deref(),
-        settings,
-    )?))
+/// An Atlas operation's ids.
+enum Call<'a> {
+    Jwks { fid: &'a str, idp: &'a str },
+    X509 { group: &'a str },
+}
+
+impl<'a> Call<'a> {
+    fn of(op: &'a Operation) -> Result<Self, ProviderError> {
+        match op {
+            Operation::AtlasRevokeJwks {
+                federation_settings_id: fid,
+                identity_provider_id: idp,
+            } => Ok(Call::Jwks { fid, idp }),
+            Operation::AtlasDisableX509 { group_id } => Ok(Call::X509 { group: group_id }),
+            other => Err(errors::unsupported(other)),
+        }
+    }
 }
 
 #[async_trait]
@@ -91,24 +84,16 @@ impl Provider for AtlasClient {
     async fn revoke(&self, op: &Operation, _ctx: AttemptContext) -> Result<Outcome, ProviderError> {
         // Neither Atlas call has an ambiguous 404 (a 404 always means the parent is unknown), so
         // earlier attempts do not change how an answer is read.
-        match op {
-            Operation::AtlasRevokeJwks {
-                federation_settings_id,
-                identity_provider_id,
-            } => self.revoke_jwks(federation_settings_id, identity_provider_id).await,
-            Operation::AtlasDisableX509 { group_id } => self.disable_x509(group_id).await,
-            other => Err(errors::unsupported(other)),
+        match Call::of(op)? {
+            Call::Jwks { fid, idp } => self.revoke_jwks(fid, idp).await,
+            Call::X509 { group } => self.disable_x509(group).await,
         }
     }
 
     async fn dry_run(&self, op: &Operation) -> Result<Outcome, ProviderError> {
-        match op {
-            Operation::AtlasRevokeJwks {
-                federation_settings_id,
-                identity_provider_id,
-            } => self.dry_run_jwks(federation_settings_id, identity_provider_id).await,
-            Operation::AtlasDisableX509 { group_id } => self.dry_run_x509(group_id).await,
-            other => Err(errors::unsupported(other)),
+        match Call::of(op)? {
+            Call::Jwks { fid, idp } => self.dry_run_jwks(fid, idp).await,
+            Call::X509 { group } => self.dry_run_x509(group).await,
         }
     }
 

@@ -37,11 +37,8 @@ impl AtlasClient {
         require_id("identityProviderId", idp)?;
         let target = Target::IdentityProvider { fid, idp };
         let answer = self
-            .api(OP_REVOKE_JWKS, Method::DELETE, &jwks_path(fid, idp, true), &[])
+            .call(OP_REVOKE_JWKS, Method::DELETE, &jwks_path(fid, idp, true), target)
             .await?;
-        if !answer.is_success() {
-            return Err(self.error_from(OP_REVOKE_JWKS, target, &answer));
-        }
         Ok(answer.outcome(
             OutcomeKind::Revoked,
             format!(
@@ -54,11 +51,13 @@ impl AtlasClient {
         require_id("groupId", group)?;
         let target = Target::Project { group };
         let answer = self
-            .api(OP_DISABLE_X509, Method::DELETE, &user_security_path(group, true), &[])
+            .call(
+                OP_DISABLE_X509,
+                Method::DELETE,
+                &user_security_path(group, true),
+                target,
+            )
             .await?;
-        if !answer.is_success() {
-            return Err(self.error_from(OP_DISABLE_X509, target, &answer));
-        }
         // 202 carries the project's UserSecurity. The 2xx is what counts; the body only refines
         // the message (Atlas applies the change with a rolling restart).
         let status = answer.status;

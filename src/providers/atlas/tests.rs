@@ -1,6 +1,4 @@
 use std::collections::BTreeMap;
-use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -12,7 +10,7 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 use super::errors::retry_after_in_text;
 use super::*;
 use crate::api::{AtlasProvider, LocalSecretRef};
-use crate::egress::AllowList;
+use crate::providers::test_support::settings;
 use crate::providers::{ErrorClass, OutcomeKind, Reason};
 
 const FID: &str = "55fa922fb343282757d9554e";
@@ -32,14 +30,6 @@ const USER_SECURITY_PATH: &str = "/api/atlas/v2/groups/5e2211c17a3e5a48f5497de3/
 const JWKS_MEDIA: &str = "application/vnd.atlas.2023-11-15+json";
 const X509_MEDIA: &str = "application/vnd.atlas.2023-01-01+json";
 const CHALLENGE: &str = r#"Digest realm="MMS Public API", domain="", nonce="OWYxZmVjZWItMzFhZS00NGQ3", algorithm=MD5, qop="auth", stale=false"#;
-
-fn settings() -> HttpSettings {
-    HttpSettings {
-        allow_list: Arc::new(AllowList::parse(["http://127.0.0.1"]).unwrap()),
-        timeout: Duration::from_secs(5),
-        requests_per_second: NonZeroU32::new(10_000).unwrap(),
-    }
-}
 
 fn config(server: &MockServer, versions: &[(&str, &str)]) -> AtlasProvider {
     AtlasProvider {

@@ -6,10 +6,15 @@ use secrecy::{ExposeSecret, SecretString};
 use super::credentials::InfisicalCredentials;
 use super::errors::token_rejected;
 use crate::api::{INFISICAL_DEFAULT_URL, InfisicalProvider, ProviderType};
+use std::sync::Arc;
+
+use crate::api::{ProviderBackend, ProviderConfig};
+use crate::credentials::SecretData;
 use crate::outcome::{ProviderError, Redactor};
 use crate::providers::answer::{Answer, Dialect};
 use crate::providers::http::{HttpSettings, ProviderHttp};
 use crate::providers::token_cache::TokenCache;
+use crate::providers::{Built, backend_mismatch};
 
 /// How Infisical answers look.
 pub(super) const DIALECT: Dialect = Dialect {
@@ -112,4 +117,18 @@ impl InfisicalClient {
         let response = self.http.send(operation, build(fresh.token.expose_secret())).await?;
         Answer::read(response, operation, DIALECT, &self.redactor).await
     }
+}
+
+/// A client for an Infisical provider object and the credentials in its Secret.
+pub(super) fn build(config: &ProviderConfig, secret: &SecretData<'_>, settings: &HttpSettings) -> Built {
+    let ProviderBackend::Infisical(block) = &config.backend else {
+        return Err(backend_mismatch(ProviderType::Infisical));
+    };
+    let creds = super::credentials::parse(secret)?;
+    Ok(Arc::new(InfisicalClient::new(
+        block,
+        creds,
+        config.ca_bundle.as_deref(),
+        settings,
+    )?))
 }

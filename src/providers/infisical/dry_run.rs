@@ -38,13 +38,13 @@ impl InfisicalClient {
         let what = format!("dry run of deleting {seg} of identity {identity_id}");
         Err(match answer.status {
             404 if route_missing(&failure) => route_missing_error(&failure, &what),
-            404 => failure.error(ProviderError::permanent(
+            404 => failure.permanent(
                 Reason::TargetNotFound,
                 format!(
                     "{what}: Infisical found no identity {identity_id} ({}); check identityId",
                     failure.summary()
                 ),
-            )),
+            ),
             _ => generic(
                 &failure,
                 &format!("{what}: Infisical answered {}", failure.summary()),
@@ -95,14 +95,14 @@ impl InfisicalClient {
         let what = format!("dry run of revoking {target}");
         Err(match answer.status {
             404 if route_missing(&failure) => route_missing_error(&failure, &what),
-            404 => failure.error(ProviderError::permanent(
+            404 => failure.permanent(
                 Reason::TargetNotFound,
                 format!(
                     "{what}: Infisical found no identity {identity_id} with client secret \
                      {client_secret_id} ({}); check identityId and clientSecretId",
                     failure.summary()
                 ),
-            )),
+            ),
             _ => generic(
                 &failure,
                 &format!("{what}: Infisical answered {}", failure.summary()),

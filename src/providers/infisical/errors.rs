@@ -65,7 +65,7 @@ pub(super) fn route_missing(failure: &Failure) -> bool {
 }
 
 pub(super) fn route_missing_error(failure: &Failure, what: &str) -> ProviderError {
-    failure.error(ProviderError::permanent(
+    failure.permanent(
         Reason::BadRequest,
         format!(
             "{what}: Infisical answered {}: this Infisical instance has no such route (it may \
@@ -74,7 +74,7 @@ pub(super) fn route_missing_error(failure: &Failure, what: &str) -> ProviderErro
              nothing was changed",
             failure.summary()
         ),
-    ))
+    )
 }
 
 pub(super) fn is_token_error(failure: &Failure) -> bool {
@@ -85,7 +85,7 @@ pub(super) fn is_token_error(failure: &Failure) -> bool {
 /// 403 the permission (`forbidden_hint`, none for the token revocation), 429/5xx retry.
 pub(super) fn generic(failure: &Failure, head: &str, unauthorized_hint: &str, forbidden_hint: &str) -> ProviderError {
     if failure.status == 403 && is_token_error(failure) {
-        return failure.classify_as(Reason::Unauthorized, format!("{head}; {unauthorized_hint}"));
+        return failure.permanent(Reason::Unauthorized, format!("{head}; {unauthorized_hint}"));
     }
     let hints = Hints {
         unauthorized: unauthorized_hint,

@@ -21,55 +21,22 @@ mod operations;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 
 pub use client::InfisicalClient;
-pub use credentials::InfisicalCredentials;
+pub use credentials::{InfisicalCredentials, KEYS};
 
-use crate::api::{ProviderBackend, ProviderConfig, ProviderType};
-use crate::credentials::SecretData;
-use crate::outcome::{OutcomeKind, Reason};
-use crate::providers::http::HttpSettings;
-use crate::providers::{AttemptContext, Operation, Outcome, Provider, ProviderError, Registration};
+use crate::api::ProviderType;
+use crate::outcome::OutcomeKind;
+use crate::providers::{AttemptContext, Operation, Outcome, Provider, ProviderError, Registration, wrong_provider};
 
 /// Infisical in the provider table: Infisical Cloud's US and EU hosts.
-pub const REGISTRATION: Registration = Registration {
-    provider: ProviderType::Infisical,
-    default_hosts: &["app.infisical.com", "eu.infisical.com"],
-    credential_keys: credentials::KEYS,
-    build,
-};
-
-/// A client for an Infisical provider object and the credentials in its Secret.
-pub fn build(
-    config: &ProviderConfig,
-    secret: &SecretData<'_>,
-    settings: &HttpSettings,
-) -> Result<Arc<dyn Provider>, ProviderError> {
-    let ProviderBackend::Infisical(infisical) = &config.backend else {
-        return Err(crate::providers::backend_mismatch(ProviderType::Infisical));
-    };
-    let creds = credentials::parse(secret)?;
-    Ok(Arc::new(InfisicalClient::new(
-        infisical,
-        creds,
-        config.ca_bundle.as_deref(),
-        settings,
-    )?))
-}
-
-fn not_infisical(op: &Operation) -> ProviderError {
-    ProviderError::permanent(
-        Reason::ProviderMismatch,
-        format!(
-            "{} is a {} operation; the provider referenced is Infisical",
-            op.name(),
-            op.provider_type()
-        ),
-    )
-}
+pub const REGISTRATION: Registration = Registration::new(
+    ProviderType::Infisical,
+    &["app.infisical.com", "eu.infisical.com"],
+    KEYS,
+    client::build,
+);
 
 #[async_trait]
 impl Provider for InfisicalClient {
@@ -87,7 +54,7 @@ impl Provider for InfisicalClient {
                 identity_id,
                 client_secret_id,
             } => self.revoke_client_secret(op, identity_id, client_secret_id).await,
-            other => Err(not_infisical(other)),
+            other => Err(wrong_provider(other, "Infisical")),
         }
     }
 
@@ -111,7 +78,7 @@ impl Provider for InfisicalClient {
                     op.target()
                 ),
             }),
-            other => Err(not_infisical(other)),
+            other => Err(wrong_provider(other, "Infisical")),
         }
     }
 

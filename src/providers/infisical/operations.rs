@@ -48,14 +48,14 @@ impl InfisicalClient {
         let what = format!("{}: {}", op.name(), op.target());
         Err(match answer.status {
             404 if route_missing(&failure) => route_missing_error(&failure, &what),
-            404 => failure.error(ProviderError::permanent(
+            404 => failure.permanent(
                 Reason::TargetNotFound,
                 format!(
                     "{what}: Infisical found no identity {identity_id} ({}); check identityId; \
                      nothing was changed",
                     failure.summary()
                 ),
-            )),
+            ),
             _ => generic(
                 &failure,
                 &format!("{what}: Infisical answered {}", failure.summary()),
@@ -119,7 +119,7 @@ impl InfisicalClient {
                     ),
                 ));
             }
-            return Err(failure.error(ProviderError::permanent(
+            return Err(failure.permanent(
                 Reason::TargetNotFound,
                 format!(
                     "{what}; Infisical has no active token with this value: it was already \
@@ -127,17 +127,17 @@ impl InfisicalClient {
                      nothing was changed. No earlier attempt reached Infisical, so this is not \
                      reported as already revoked; check the token in the Secret and baseUrl"
                 ),
-            )));
+            ));
         }
         if foreign {
-            return Err(failure.error(ProviderError::permanent(
+            return Err(failure.permanent(
                 Reason::BadRequest,
                 format!(
                     "{what}; Infisical does not accept this value as one of its machine-identity \
                      access tokens; check the token in the Secret and that baseUrl is the \
                      instance that issued it"
                 ),
-            )));
+            ));
         }
         if route_missing(&failure) {
             return Err(route_missing_error(&failure, &format!("{name}: {target}")));
@@ -196,7 +196,7 @@ impl InfisicalClient {
         }
         Err(match answer.status {
             404 if route_missing(&failure) => route_missing_error(&failure, &what),
-            404 => failure.error(ProviderError::permanent(
+            404 => failure.permanent(
                 Reason::TargetNotFound,
                 format!(
                     "{what}: Infisical found no identity {identity_id} with client secret \
@@ -205,7 +205,7 @@ impl InfisicalClient {
                      was changed",
                     failure.summary()
                 ),
-            )),
+            ),
             _ => generic(
                 &failure,
                 &format!("{what}: Infisical answered {}", failure.summary()),

@@ -6,11 +6,10 @@ use super::errors::try_again_in;
 use super::*;
 use crate::api::LocalSecretRef;
 use crate::api::{InfisicalAuthMethod, InfisicalProvider};
-use crate::egress::AllowList;
 use crate::outcome::{OutcomeKind, Reason};
+use crate::providers::http::HttpSettings;
+use crate::providers::test_support::{FIRST, RETRY, settings};
 use crate::providers::{ErrorClass, fingerprint};
-use std::num::NonZeroU32;
-use std::sync::Arc;
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -21,14 +20,6 @@ const ACCESS_TOKEN: &str = "at-GIVEN-SECRET-987654";
 const VICTIM: &str = "victim-token-SECRET-555555";
 const IDENTITY: &str = "8d5f6a1e-1c2b-4d3e-8f9a-0b1c2d3e4f5a";
 const LOGIN_PATH: &str = "/api/v1/auth/universal-auth/login";
-
-fn settings() -> HttpSettings {
-    HttpSettings {
-        allow_list: Arc::new(AllowList::parse(["http://127.0.0.1"]).unwrap()),
-        timeout: Duration::from_secs(10),
-        requests_per_second: NonZeroU32::new(10_000).unwrap(),
-    }
-}
 
 fn config(server: &MockServer) -> InfisicalProvider {
     InfisicalProvider {
@@ -107,9 +98,6 @@ fn secret_op() -> Operation {
         client_secret_id: "cs-id-1".into(),
     }
 }
-
-const FIRST: AttemptContext = AttemptContext { earlier_attempt: false };
-const RETRY: AttemptContext = AttemptContext { earlier_attempt: true };
 
 fn assert_no_secrets(text: &str) {
     for secret in [CLIENT_SECRET, LOGIN_TOKEN, ACCESS_TOKEN, VICTIM] {

@@ -8,9 +8,14 @@ use serde_json::Value;
 
 use super::credentials::OnezoneCredentials;
 use crate::api::{OnezoneProvider, ProviderType};
+use std::sync::Arc;
+
+use crate::api::{ProviderBackend, ProviderConfig};
+use crate::credentials::SecretData;
 use crate::outcome::{ProviderError, Reason, Redactor};
 use crate::providers::answer::{Answer, Dialect, Failure, Hints, MAX_PROVIDER_TEXT, Said};
 use crate::providers::http::{HttpSettings, ProviderHttp};
+use crate::providers::{Built, backend_mismatch};
 
 /// How Onezone answers look.
 pub(super) const DIALECT: Dialect = Dialect {
@@ -138,4 +143,18 @@ pub(super) fn generic(failure: &Failure, what: &str, forbidden_hint: &str) -> Pr
         bad_request: "Onezone rejected the request",
     };
     failure.classify(|reason| hints.word(&head, reason))
+}
+
+/// A client for an Onezone provider object and the credentials in its Secret.
+pub(super) fn build(config: &ProviderConfig, secret: &SecretData<'_>, settings: &HttpSettings) -> Built {
+    let ProviderBackend::Onezone(block) = &config.backend else {
+        return Err(backend_mismatch(ProviderType::Onezone));
+    };
+    let creds = super::credentials::parse(secret)?;
+    Ok(Arc::new(OnezoneClient::new(
+        block,
+        creds,
+        config.ca_bundle.as_deref(),
+        settings,
+    )?))
 }

@@ -29,13 +29,13 @@ impl OnezoneClient {
         let failure = self.failure(&answer);
         let what = format!("dry run of revoking the temporary tokens of user {user_id}");
         Err(match answer.status {
-            404 => failure.error(ProviderError::permanent(
+            404 => failure.permanent(
                 Reason::TargetNotFound,
                 format!(
                     "{what}: Onezone found no user {user_id} ({}); check userId",
                     failure.summary()
                 ),
-            )),
+            ),
             _ => generic(&failure, &what, MANAGE_HINT),
         })
     }
@@ -67,14 +67,14 @@ impl OnezoneClient {
         }
         let failure = self.failure(&answer);
         Err(match answer.status {
-            404 => failure.error(ProviderError::permanent(
+            404 => failure.permanent(
                 Reason::InvalidProviderConfig,
                 format!(
                     "{what}: Onezone answered {} for the current user; check that baseUrl is the \
                      Onezone service root",
                     failure.summary()
                 ),
-            )),
+            ),
             _ => generic(&failure, what, SELF_HINT),
         })
     }
@@ -114,13 +114,13 @@ impl OnezoneClient {
         let failure = self.failure(&answer);
         let what = format!("dry run of {verb} of named token {token_id}");
         Err(match answer.status {
-            404 => failure.error(ProviderError::permanent(
+            404 => failure.permanent(
                 Reason::TargetNotFound,
                 format!(
                     "{what}: Onezone found no named token {token_id} ({}); check tokenId",
                     failure.summary()
                 ),
-            )),
+            ),
             _ => generic(&failure, &what, NAMED_HINT),
         })
     }

@@ -14,55 +14,16 @@ mod operations;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 
 pub use client::OnezoneClient;
-pub use credentials::OnezoneCredentials;
+pub use credentials::{KEYS, OnezoneCredentials};
 
-use crate::api::{ProviderBackend, ProviderConfig, ProviderType};
-use crate::credentials::SecretData;
-use crate::outcome::Reason;
-use crate::providers::http::HttpSettings;
-use crate::providers::{AttemptContext, Operation, Outcome, Provider, ProviderError, Registration};
+use crate::api::ProviderType;
+use crate::providers::{AttemptContext, Operation, Outcome, Provider, ProviderError, Registration, wrong_provider};
 
 /// Onezone in the provider table. Onezone has no official host: add yours with `--allowed-host`.
-pub const REGISTRATION: Registration = Registration {
-    provider: ProviderType::Onezone,
-    default_hosts: &[],
-    credential_keys: credentials::KEYS,
-    build,
-};
-
-/// A client for an Onezone provider object and the credentials in its Secret.
-pub fn build(
-    config: &ProviderConfig,
-    secret: &SecretData<'_>,
-    settings: &HttpSettings,
-) -> Result<Arc<dyn Provider>, ProviderError> {
-    let ProviderBackend::Onezone(onezone) = &config.backend else {
-        return Err(crate::providers::backend_mismatch(ProviderType::Onezone));
-    };
-    let creds = credentials::parse(secret)?;
-    Ok(Arc::new(OnezoneClient::new(
-        onezone,
-        creds,
-        config.ca_bundle.as_deref(),
-        settings,
-    )?))
-}
-
-fn not_onezone(op: &Operation) -> ProviderError {
-    ProviderError::permanent(
-        Reason::ProviderMismatch,
-        format!(
-            "{} is a {} operation; the provider referenced is Onezone",
-            op.name(),
-            op.provider_type()
-        ),
-    )
-}
+pub const REGISTRATION: Registration = Registration::new(ProviderType::Onezone, &[], KEYS, client::build);
 
 #[async_trait]
 impl Provider for OnezoneClient {
@@ -77,7 +38,7 @@ impl Provider for OnezoneClient {
             Operation::OnezoneRevokeNamedToken { token_id, action } => {
                 self.revoke_named(op, token_id, *action, ctx).await
             }
-            other => Err(not_onezone(other)),
+            other => Err(wrong_provider(other, "Onezone")),
         }
     }
 
@@ -86,7 +47,7 @@ impl Provider for OnezoneClient {
             Operation::OnezoneRevokeUserTemporaryTokens { user_id } => self.dry_run_user(user_id).await,
             Operation::OnezoneRevokeCurrentUserTemporaryTokens => self.dry_run_current_user().await,
             Operation::OnezoneRevokeNamedToken { token_id, action } => self.dry_run_named(token_id, *action).await,
-            other => Err(not_onezone(other)),
+            other => Err(wrong_provider(other, "Onezone")),
         }
     }
 

@@ -20,14 +20,14 @@ impl OnezoneClient {
         let failure = self.failure(&answer);
         let what = format!("{}: {}", op.name(), op.target());
         Err(match answer.status {
-            404 => failure.error(ProviderError::permanent(
+            404 => failure.permanent(
                 Reason::TargetNotFound,
                 format!(
                     "{what}: Onezone found no user {user_id} ({}); check userId; nothing was \
                      changed",
                     failure.summary()
                 ),
-            )),
+            ),
             _ => generic(&failure, &what, MANAGE_HINT),
         })
     }
@@ -46,13 +46,13 @@ impl OnezoneClient {
         let failure = self.failure(&answer);
         let what = format!("{}: {}", op.name(), op.target());
         Err(match answer.status {
-            404 => failure.error(ProviderError::permanent(
+            404 => failure.permanent(
                 Reason::TargetNotFound,
                 format!(
                     "{what}: Onezone answered {}; check that baseUrl is the Onezone service root",
                     failure.summary()
                 ),
-            )),
+            ),
             _ => generic(&failure, &what, SELF_HINT),
         })
     }
@@ -104,13 +104,13 @@ impl OnezoneClient {
             "no earlier attempt of this revocation reached Onezone, so this is not reported as \
              already revoked"
         };
-        Err(failure.error(ProviderError::permanent(
+        Err(failure.permanent(
             Reason::TargetNotFound,
             format!(
                 "{what}: Onezone found no named token {token_id} ({}); check tokenId; {why}; \
                  nothing was changed",
                 failure.summary()
             ),
-        )))
+        ))
     }
 }

@@ -1,5 +1,3 @@
-use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -7,25 +5,16 @@ use serde_json::{Value, json};
 use super::*;
 use crate::api::LocalSecretRef;
 use crate::api::{NamedTokenAction, OnezoneProvider};
-use crate::egress::AllowList;
 use crate::outcome::{OutcomeKind, Reason};
 use crate::providers::ErrorClass;
+use crate::providers::http::HttpSettings;
+use crate::providers::test_support::{FIRST, RETRY, settings};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const TOKEN: &str = "MDAxY2xvY2F0aW9uIG9uZXpvbmUK-SECRET-TOKEN";
 const USER: &str = "c26bab23d12f7389c3c311caf9c15902";
 const NAMED: &str = "2b5d0dd5aa6443a69277b5ce0544fec2";
-const FIRST: AttemptContext = AttemptContext { earlier_attempt: false };
-const RETRY: AttemptContext = AttemptContext { earlier_attempt: true };
-
-fn settings() -> HttpSettings {
-    HttpSettings {
-        allow_list: Arc::new(AllowList::parse(["http://127.0.0.1"]).unwrap()),
-        timeout: Duration::from_secs(10),
-        requests_per_second: NonZeroU32::new(10_000).unwrap(),
-    }
-}
 
 fn client(server: &MockServer) -> OnezoneClient {
     OnezoneClient::new(
