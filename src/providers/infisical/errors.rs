@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::client::{DIALECT, InfisicalClient};
-use crate::outcome::{ProviderError, Reason, Redactor};
+use crate::outcome::{Outcome, OutcomeKind, ProviderError, Reason, Redactor};
 use crate::providers::answer::{Answer, Failure, Hints, MAX_PROVIDER_TEXT, Said};
 
 /// What a 403 on an auth-method route means.
@@ -27,10 +27,42 @@ struct ErrorBody {
     error: Option<String>,
 }
 
+/// How a failed answer about an identity's auth method or client secret reads. The closures
+/// word a message from the answer's summary.
+pub(super) struct Refusal<'a> {
+    /// The operation and its target; heads the error messages.
+    pub what: &'a str,
+    /// The outcome when the identity does not have the auth method (400 "does not have").
+    pub gone: (OutcomeKind, &'a dyn Fn(String) -> String),
+    /// A 404 for the identity (or its client secret).
+    pub not_found: &'a dyn Fn(String) -> String,
+    /// The hint of a 403.
+    pub forbidden: &'a str,
+}
+
 impl InfisicalClient {
     /// A failed answer, redacted with the client's credentials and login tokens.
     pub(super) fn failure(&self, answer: &Answer) -> Failure {
         failure_with(answer, &self.redactor)
+    }
+
+    /// Settle a failed answer: the method already gone is `refusal.gone`'s outcome, a missing
+    /// route or identity is permanent, the rest goes through the status table.
+    pub(super) fn settle(&self, answer: &Answer, refusal: Refusal<'_>) -> Result<Outcome, ProviderError> {
+        let failure = self.failure(answer);
+        let (gone, word_gone) = refusal.gone;
+        if does_not_have(&failure) {
+            return Ok(failure.outcome(gone, word_gone(failure.summary())));
+        }
+        let what = refusal.what;
+        Err(match answer.status {
+            404 if route_missing(&failure) => route_missing_error(&failure, what),
+            404 => failure.permanent(Reason::TargetNotFound, (refusal.not_found)(failure.summary())),
+            _ => {
+                let head = format!("{what}: Infisical answered {}", failure.summary());
+                generic(&failure, &head, &self.unauthorized_hint(), refusal.forbidden)
+            }
+        })
     }
 }
 

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::client::{DIALECT, InfisicalClient};
 use super::errors::{
-    DELETE_CLIENT_SECRET_HINT, EDIT_IDENTITY_HINT, client_secret_revoked, does_not_have, failure_with, generic,
+    DELETE_CLIENT_SECRET_HINT, EDIT_IDENTITY_HINT, Refusal, client_secret_revoked, failure_with, generic,
     is_token_error, route_missing, route_missing_error,
 };
 use crate::api::InfisicalAuthMethod;
@@ -28,41 +28,30 @@ impl InfisicalClient {
             .await?;
         let seg = method.path_segment();
         if answer.is_success() {
-            return Ok(answer.outcome(
-                OutcomeKind::Revoked,
-                format!("removed {seg} from identity {identity_id}"),
-            ));
+            let message = format!("removed {seg} from identity {identity_id}");
+            return Ok(answer.outcome(OutcomeKind::Revoked, message));
         }
-        let failure = self.failure(&answer);
-        if does_not_have(&failure) {
-            return Ok(failure.outcome(
-                OutcomeKind::AlreadyRevoked,
-                format!(
-                    "identity {identity_id} has no {} auth (Infisical answered {}): it was \
-                     already removed, so this call changed nothing",
-                    method.short_name(),
-                    failure.summary()
-                ),
-            ));
-        }
+        let short = method.short_name();
         let what = format!("{}: {}", op.name(), op.target());
-        Err(match answer.status {
-            404 if route_missing(&failure) => route_missing_error(&failure, &what),
-            404 => failure.permanent(
-                Reason::TargetNotFound,
-                format!(
-                    "{what}: Infisical found no identity {identity_id} ({}); check identityId; \
-                     nothing was changed",
-                    failure.summary()
-                ),
-            ),
-            _ => generic(
-                &failure,
-                &format!("{what}: Infisical answered {}", failure.summary()),
-                &self.unauthorized_hint(),
-                EDIT_IDENTITY_HINT,
-            ),
-        })
+        self.settle(
+            &answer,
+            Refusal {
+                what: &what,
+                gone: (OutcomeKind::AlreadyRevoked, &|said| {
+                    format!(
+                        "identity {identity_id} has no {short} auth (Infisical answered {said}): it was \
+                         already removed, so this call changed nothing"
+                    )
+                }),
+                not_found: &|said| {
+                    format!(
+                        "{what}: Infisical found no identity {identity_id} ({said}); check identityId; \
+                         nothing was changed"
+                    )
+                },
+                forbidden: EDIT_IDENTITY_HINT,
+            },
+        )
     }
 
     pub(super) async fn revoke_token(
@@ -181,37 +170,28 @@ impl InfisicalClient {
                 ))),
             };
         }
-        let failure = self.failure(&answer);
-        if does_not_have(&failure) {
-            // Removing universal auth deletes all of the identity's client secrets.
-            return Ok(failure.outcome(
-                OutcomeKind::AlreadyRevoked,
-                format!(
-                    "identity {identity_id} has no universal auth any more (Infisical answered \
-                     {}), so client secret {client_secret_id} no longer exists; this call \
-                     changed nothing",
-                    failure.summary()
-                ),
-            ));
-        }
-        Err(match answer.status {
-            404 if route_missing(&failure) => route_missing_error(&failure, &what),
-            404 => failure.permanent(
-                Reason::TargetNotFound,
-                format!(
-                    "{what}: Infisical found no identity {identity_id} with client secret \
-                     {client_secret_id} ({}; Infisical answers so for an unknown identity and an \
-                     unknown client secret alike); check identityId and clientSecretId; nothing \
-                     was changed",
-                    failure.summary()
-                ),
-            ),
-            _ => generic(
-                &failure,
-                &format!("{what}: Infisical answered {}", failure.summary()),
-                &self.unauthorized_hint(),
-                DELETE_CLIENT_SECRET_HINT,
-            ),
-        })
+        // Removing universal auth deletes all of the identity's client secrets.
+        self.settle(
+            &answer,
+            Refusal {
+                what: &what,
+                gone: (OutcomeKind::AlreadyRevoked, &|said| {
+                    format!(
+                        "identity {identity_id} has no universal auth any more (Infisical answered \
+                         {said}), so client secret {client_secret_id} no longer exists; this call \
+                         changed nothing"
+                    )
+                }),
+                not_found: &|said| {
+                    format!(
+                        "{what}: Infisical found no identity {identity_id} with client secret \
+                         {client_secret_id} ({said}; Infisical answers so for an unknown identity and an \
+                         unknown client secret alike); check identityId and clientSecretId; nothing \
+                         was changed"
+                    )
+                },
+                forbidden: DELETE_CLIENT_SECRET_HINT,
+            },
+        )
     }
 }

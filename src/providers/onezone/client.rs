@@ -132,6 +132,25 @@ fn said(body: ErrorBody) -> Said {
     }
 }
 
+impl OnezoneClient {
+    /// The error of a failed answer: a 404 is `reason`, worded by `not_found` from the answer's
+    /// summary; other statuses go through the status table, headed by `what`, with `forbidden` as
+    /// the hint of a 403.
+    pub(super) fn refused(
+        &self,
+        answer: &Answer,
+        what: &str,
+        forbidden: &str,
+        (reason, not_found): (Reason, &dyn Fn(String) -> String),
+    ) -> ProviderError {
+        let failure = self.failure(answer);
+        if answer.status == 404 {
+            return failure.permanent(reason, not_found(failure.summary()));
+        }
+        generic(&failure, what, forbidden)
+    }
+}
+
 /// The status table with Onezone's hints: `what: Onezone answered …; hint`.
 pub(super) fn generic(failure: &Failure, what: &str, forbidden_hint: &str) -> ProviderError {
     let head = format!("{what}: Onezone answered {}", failure.summary());

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::client::{MANAGE_HINT, NAMED_HINT, OnezoneClient, SELF_HINT, generic};
+use super::client::{MANAGE_HINT, NAMED_HINT, OnezoneClient, SELF_HINT};
 use crate::api::NamedTokenAction;
 use crate::outcome::{Outcome, OutcomeKind, ProviderError, Reason};
 use crate::providers::answer::Answer;
@@ -26,18 +26,9 @@ impl OnezoneClient {
                 format!("would revoke all temporary tokens of user {user_id}{generation}"),
             ));
         }
-        let failure = self.failure(&answer);
         let what = format!("dry run of revoking the temporary tokens of user {user_id}");
-        Err(match answer.status {
-            404 => failure.permanent(
-                Reason::TargetNotFound,
-                format!(
-                    "{what}: Onezone found no user {user_id} ({}); check userId",
-                    failure.summary()
-                ),
-            ),
-            _ => generic(&failure, &what, MANAGE_HINT),
-        })
+        let not_found = |said| format!("{what}: Onezone found no user {user_id} ({said}); check userId");
+        Err(self.refused(&answer, &what, MANAGE_HINT, (Reason::TargetNotFound, &not_found)))
     }
 
     pub(super) async fn dry_run_current_user(&self) -> Result<Outcome, ProviderError> {
@@ -65,18 +56,12 @@ impl OnezoneClient {
                 .unwrap_or_default();
             return Ok((answer, user));
         }
-        let failure = self.failure(&answer);
-        Err(match answer.status {
-            404 => failure.permanent(
-                Reason::InvalidProviderConfig,
-                format!(
-                    "{what}: Onezone answered {} for the current user; check that baseUrl is the \
-                     Onezone service root",
-                    failure.summary()
-                ),
-            ),
-            _ => generic(&failure, what, SELF_HINT),
-        })
+        let not_found = |said| {
+            format!(
+                "{what}: Onezone answered {said} for the current user; check that baseUrl is the Onezone service root"
+            )
+        };
+        Err(self.refused(&answer, what, SELF_HINT, (Reason::InvalidProviderConfig, &not_found)))
     }
 
     pub(super) async fn dry_run_named(
@@ -111,17 +96,8 @@ impl OnezoneClient {
             };
             return Ok(answer.outcome(OutcomeKind::DryRun, message));
         }
-        let failure = self.failure(&answer);
         let what = format!("dry run of {verb} of named token {token_id}");
-        Err(match answer.status {
-            404 => failure.permanent(
-                Reason::TargetNotFound,
-                format!(
-                    "{what}: Onezone found no named token {token_id} ({}); check tokenId",
-                    failure.summary()
-                ),
-            ),
-            _ => generic(&failure, &what, NAMED_HINT),
-        })
+        let not_found = |said| format!("{what}: Onezone found no named token {token_id} ({said}); check tokenId");
+        Err(self.refused(&answer, &what, NAMED_HINT, (Reason::TargetNotFound, &not_found)))
     }
 }

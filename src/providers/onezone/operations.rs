@@ -12,49 +12,26 @@ impl OnezoneClient {
         let url = self.url(&["users", user_id, "tokens", "temporary"]);
         let answer = self.call(op.name(), self.http.client().delete(url)).await?;
         if answer.is_success() {
-            return Ok(answer.outcome(
-                OutcomeKind::Revoked,
-                format!("revoked all temporary tokens of user {user_id}"),
-            ));
+            let message = format!("revoked all temporary tokens of user {user_id}");
+            return Ok(answer.outcome(OutcomeKind::Revoked, message));
         }
-        let failure = self.failure(&answer);
         let what = format!("{}: {}", op.name(), op.target());
-        Err(match answer.status {
-            404 => failure.permanent(
-                Reason::TargetNotFound,
-                format!(
-                    "{what}: Onezone found no user {user_id} ({}); check userId; nothing was \
-                     changed",
-                    failure.summary()
-                ),
-            ),
-            _ => generic(&failure, &what, MANAGE_HINT),
-        })
+        let not_found =
+            |said| format!("{what}: Onezone found no user {user_id} ({said}); check userId; nothing was changed");
+        Err(self.refused(&answer, &what, MANAGE_HINT, (Reason::TargetNotFound, &not_found)))
     }
 
     pub(super) async fn revoke_current_user_temporary(&self, op: &Operation) -> Result<Outcome, ProviderError> {
         let url = self.url(&["user", "tokens", "temporary"]);
         let answer = self.call(op.name(), self.http.client().delete(url)).await?;
         if answer.is_success() {
-            return Ok(answer.outcome(
-                OutcomeKind::Revoked,
-                "revoked all temporary tokens of the current user (the owner of the provider's \
-                 token)"
-                    .to_string(),
-            ));
+            let message = "revoked all temporary tokens of the current user (the owner of the provider's token)";
+            return Ok(answer.outcome(OutcomeKind::Revoked, message.to_string()));
         }
-        let failure = self.failure(&answer);
         let what = format!("{}: {}", op.name(), op.target());
-        Err(match answer.status {
-            404 => failure.permanent(
-                Reason::TargetNotFound,
-                format!(
-                    "{what}: Onezone answered {}; check that baseUrl is the Onezone service root",
-                    failure.summary()
-                ),
-            ),
-            _ => generic(&failure, &what, SELF_HINT),
-        })
+        let not_found =
+            |said| format!("{what}: Onezone answered {said}; check that baseUrl is the Onezone service root");
+        Err(self.refused(&answer, &what, SELF_HINT, (Reason::TargetNotFound, &not_found)))
     }
 
     pub(super) async fn revoke_named(
