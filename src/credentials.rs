@@ -96,6 +96,18 @@ pub(crate) fn test_data(pairs: &[(&str, &str)]) -> BTreeMap<String, ByteString> 
         .collect()
 }
 
+/// Run a provider's credential `parse` on a Secret holding `pairs`.
+#[cfg(test)]
+pub(crate) fn parse_pairs<T>(
+    pairs: &[(&str, &str)],
+    parse: fn(&SecretData<'_>) -> Result<T, ProviderError>,
+) -> Result<T, ProviderError> {
+    parse(&SecretData {
+        data: &test_data(pairs),
+        at: TEST_AT,
+    })
+}
+
 /// Where test data comes from.
 #[cfg(test)]
 pub(crate) const TEST_AT: SecretLocation<'static> = SecretLocation {

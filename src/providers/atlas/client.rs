@@ -284,16 +284,15 @@ pub(super) fn require_id(field: &str, value: &str) -> Result<(), ProviderError> 
     Ok(())
 }
 
-/// A client for an Atlas provider object and the credentials in its Secret.
 pub(super) fn build(config: &ProviderConfig, secret: &SecretData<'_>, settings: &HttpSettings) -> Built {
     let ProviderBackend::Atlas(block) = &config.backend else {
         return Err(backend_mismatch(ProviderType::Atlas));
     };
-    let creds = super::credentials::parse(secret)?;
-    Ok(Arc::new(AtlasClient::new(
+    let client = AtlasClient::new(
         block,
-        creds,
+        super::credentials::parse(secret)?,
         config.ca_bundle.as_deref(),
         settings,
-    )?))
+    );
+    Ok(Arc::new(client?))
 }

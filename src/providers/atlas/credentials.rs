@@ -47,49 +47,29 @@ pub fn parse(secret: &SecretData<'_>) -> Result<AtlasCredentials, ProviderError>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::credentials::{TEST_AT, test_data};
+    use crate::credentials::parse_pairs;
     use crate::outcome::Reason;
 
     #[test]
     fn atlas_prefers_api_key_then_service_account() {
-        let data = test_data(&[("publicKey", "pub"), ("privateKey", "priv-S3CR3T")]);
-        let c = parse(&SecretData {
-            data: &data,
-            at: TEST_AT,
-        })
-        .unwrap();
+        let c = parse_pairs(&[("publicKey", "pub"), ("privateKey", "priv-S3CR3T")], parse).unwrap();
         assert!(matches!(c, AtlasCredentials::ApiKey { ref public_key, .. } if public_key == "pub"));
         assert!(!format!("{c:?}").contains("priv-S3CR3T"), "Debug must redact secrets");
-        let data = test_data(&[("clientId", "id"), ("clientSecret", "s")]);
-        let c = parse(&SecretData {
-            data: &data,
-            at: TEST_AT,
-        })
-        .unwrap();
+        let c = parse_pairs(&[("clientId", "id"), ("clientSecret", "s")], parse).unwrap();
         assert!(matches!(c, AtlasCredentials::ServiceAccount { .. }));
     }
 
     #[test]
     fn missing_keys_wait_with_a_message_naming_the_keys_not_the_values() {
-        let data = test_data(&[("publicKey", "pub-VALUE")]);
-        let err = parse(&SecretData {
-            data: &data,
-            at: TEST_AT,
-        })
-        .unwrap_err();
+        let err = parse_pairs(&[("publicKey", "pub-VALUE")], parse).unwrap_err();
         assert_eq!(err.reason, Reason::CredentialsUnavailable);
+        let text = &err.message;
         assert!(
-            err.message.contains("Secret ns/creds") && err.message.contains("privateKey"),
-            "{}",
-            err.message
+            text.contains("Secret ns/creds") && text.contains("privateKey"),
+            "{text}"
         );
-        assert!(!err.message.contains("pub-VALUE"));
-        let data = test_data(&[]);
-        let err = parse(&SecretData {
-            data: &data,
-            at: TEST_AT,
-        })
-        .unwrap_err();
+        assert!(!text.contains("pub-VALUE"));
+        let err = parse_pairs(&[], parse).unwrap_err();
         assert!(err.message.contains("clientId + clientSecret"), "{}", err.message);
     }
 }

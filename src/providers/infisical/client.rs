@@ -119,16 +119,15 @@ impl InfisicalClient {
     }
 }
 
-/// A client for an Infisical provider object and the credentials in its Secret.
 pub(super) fn build(config: &ProviderConfig, secret: &SecretData<'_>, settings: &HttpSettings) -> Built {
     let ProviderBackend::Infisical(block) = &config.backend else {
         return Err(backend_mismatch(ProviderType::Infisical));
     };
-    let creds = super::credentials::parse(secret)?;
-    Ok(Arc::new(InfisicalClient::new(
+    let client = InfisicalClient::new(
         block,
-        creds,
+        super::credentials::parse(secret)?,
         config.ca_bundle.as_deref(),
         settings,
-    )?))
+    );
+    Ok(Arc::new(client?))
 }

@@ -39,32 +39,17 @@ pub fn parse(secret: &SecretData<'_>) -> Result<InfisicalCredentials, ProviderEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::credentials::{TEST_AT, test_data};
+    use crate::credentials::parse_pairs;
     use crate::outcome::Reason;
 
     #[test]
     fn universal_auth_then_access_token_and_a_blank_token_waits() {
-        let data = test_data(&[("clientId", "id"), ("clientSecret", "s3cret-VALUE")]);
-        let c = parse(&SecretData {
-            data: &data,
-            at: TEST_AT,
-        })
-        .unwrap();
+        let c = parse_pairs(&[("clientId", "id"), ("clientSecret", "s3cret-VALUE")], parse).unwrap();
         assert!(matches!(c, InfisicalCredentials::UniversalAuth { .. }));
         assert!(!format!("{c:?}").contains("s3cret-VALUE"));
-        let data = test_data(&[("accessToken", "at")]);
-        let c = parse(&SecretData {
-            data: &data,
-            at: TEST_AT,
-        })
-        .unwrap();
+        let c = parse_pairs(&[("accessToken", "at")], parse).unwrap();
         assert!(matches!(c, InfisicalCredentials::AccessToken(_)));
-        let data = test_data(&[("accessToken", "  ")]);
-        let err = parse(&SecretData {
-            data: &data,
-            at: TEST_AT,
-        })
-        .unwrap_err();
+        let err = parse_pairs(&[("accessToken", "  ")], parse).unwrap_err();
         assert_eq!(err.reason, Reason::CredentialsUnavailable);
         assert!(err.message.contains("accessToken"), "{}", err.message);
     }

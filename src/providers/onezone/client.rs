@@ -164,16 +164,15 @@ pub(super) fn generic(failure: &Failure, what: &str, forbidden_hint: &str) -> Pr
     failure.classify(|reason| hints.word(&head, reason))
 }
 
-/// A client for an Onezone provider object and the credentials in its Secret.
 pub(super) fn build(config: &ProviderConfig, secret: &SecretData<'_>, settings: &HttpSettings) -> Built {
     let ProviderBackend::Onezone(block) = &config.backend else {
         return Err(backend_mismatch(ProviderType::Onezone));
     };
-    let creds = super::credentials::parse(secret)?;
-    Ok(Arc::new(OnezoneClient::new(
+    let client = OnezoneClient::new(
         block,
-        creds,
+        super::credentials::parse(secret)?,
         config.ca_bundle.as_deref(),
         settings,
-    )?))
+    );
+    Ok(Arc::new(client?))
 }

@@ -26,26 +26,14 @@ pub fn parse(secret: &SecretData<'_>) -> Result<OnezoneCredentials, ProviderErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::credentials::{TEST_AT, test_data};
+    use crate::credentials::parse_pairs;
     use crate::outcome::Reason;
 
     #[test]
     fn the_token_key_is_required() {
-        let data = test_data(&[]);
-        let err = parse(&SecretData {
-            data: &data,
-            at: TEST_AT,
-        })
-        .unwrap_err();
+        let err = parse_pairs(&[], parse).unwrap_err();
         assert_eq!(err.reason, Reason::CredentialsUnavailable);
         assert!(err.message.contains("token"));
-        let data = test_data(&[("token", "tok\n")]);
-        assert!(
-            parse(&SecretData {
-                data: &data,
-                at: TEST_AT
-            })
-            .is_ok()
-        );
+        assert!(parse_pairs(&[("token", "tok\n")], parse).is_ok());
     }
 }
