@@ -763,6 +763,30 @@ fn a_host_off_the_allow_list_is_refused_before_any_request() {
 }
 
 #[tokio::test]
+async fn an_echoed_oauth_token_and_request_id_are_redacted() {
+    let server = MockServer::start().await;
+    mount_token(&server, "tok-ISSUED-BEARER-777", 1).await;
+    let basic = format!("{CLIENT_ID}:{CLIENT_SECRET}");
+    Mock::given(method("DELETE"))
+        .respond_with(
+            atlas_error(403, "FORBIDDEN", &format!("Bearer tok-ISSUED-BEARER-777 for {basic}"))
+                .insert_header("x-request-id", "req-tok-ISSUED-BEARER-777"),
+        )
+        .mount(&server)
+        .await;
+    let err = client(&server, service_account())
+        .revoke(&jwks_op(), AttemptContext::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason, Reason::Forbidden);
+    let text = format!("{err} {err:?}");
+    assert!(!text.contains("tok-ISSUED-BEARER-777"), "{text}");
+    assert!(!text.contains(CLIENT_SECRET), "{text}");
+    assert!(err.message.contains("[redacted]"), "{}", err.message);
+    assert_eq!(err.request_id.as_deref(), Some("req-[redacted]"));
+}
+
+#[tokio::test]
 async fn secrets_never_appear_in_errors_or_debug_output() {
     for (creds, own_secret) in [(api_key(), PRIVATE_KEY), (service_account(), CLIENT_SECRET)] {
         let server = MockServer::start().await;
