@@ -1,8 +1,15 @@
-//! Provider clients behind one trait, one module per provider.
+//! Provider clients behind one trait, one folder per provider.
 //!
 //! A client turns an [`Operation`] into HTTP calls, following the contracts in
 //! `docs/provider-specs/`, and answers with an [`Outcome`] or a classified [`ProviderError`]. Clients hold their
 //! credentials and cache login tokens, so the controller keeps one client per provider object.
+//!
+//! Each provider folder (`atlas/`, `infisical/`, `onezone/`) owns its construction, credential
+//! parsing, default hosts ([`Registration`], one line each in [`PROVIDERS`]), authentication,
+//! answer parsing with its hints, operations and dry runs. What they share is written once here:
+//! [`http`] (TLS, egress check, rate limit, metrics), [`answer`] (one answer type, one status
+//! table, provider text only through the client's redactor) and [`token_cache`] (one token cache,
+//! one refresh rule).
 
 pub mod answer;
 pub mod atlas;
@@ -70,7 +77,8 @@ pub type Built = Result<Arc<dyn Provider>, ProviderError>;
 
 /// The registration of `provider`.
 pub fn registration(provider: ProviderType) -> &'static Registration {
-    // Every ProviderType has a registration (unit test every_provider_type_is_registered).
+    // Every ProviderType has a registration (unit test every_provider_type_is_registered_once…);
+    // were one missing, the first entry's build would refuse the other provider's block.
     PROVIDERS
         .iter()
         .find(|r| r.provider == provider)
@@ -122,7 +130,7 @@ pub(crate) fn wrong_provider(op: &Operation, provider: &str) -> ProviderError {
 pub(crate) fn backend_mismatch(expected: ProviderType) -> ProviderError {
     ProviderError::permanent(
         Reason::InvalidProviderConfig,
-        format!("the provider block is not a {expected} block; credentials do not match the provider type"),
+        format!("the {expected} client was given another provider's block; credentials do not match the provider type"),
     )
 }
 
