@@ -23,7 +23,7 @@ use serde::Deserialize;
 use super::client::{AtlasClient, DIALECT};
 use super::credentials::AtlasCredentials;
 use crate::outcome::{ProviderError, Reason};
-use crate::providers::answer::{Answer, reason_for};
+use crate::providers::answer::Answer;
 use crate::providers::http::describe;
 use crate::providers::token_cache::{Bearer, Issued};
 
@@ -123,14 +123,10 @@ impl AtlasClient {
                     self.secret_name
                 ),
             ),
-            429 => failure.classify_as(
-                Reason::RateLimited,
-                format!("{OP_TOKEN}: Atlas rate-limited the token request; {said}"),
-            ),
-            _ => failure.classify_as(
-                reason_for(status),
-                format!("{OP_TOKEN}: the Atlas token endpoint answered HTTP {status}; {said}"),
-            ),
+            _ => failure.classify(|reason| match reason {
+                Reason::RateLimited => format!("{OP_TOKEN}: Atlas rate-limited the token request; {said}"),
+                _ => format!("{OP_TOKEN}: the Atlas token endpoint answered HTTP {status}; {said}"),
+            }),
         }
     }
 }
