@@ -1,66 +1,16 @@
-//! Provider credentials read from Kubernetes Secrets.
+//! Reading provider credentials from a Kubernetes Secret's data. What each provider needs is
+//! parsed in its own folder (`providers::<name>::credentials`); this module holds what they share.
 //!
 //! Values are held as [`SecretString`]: their `Debug` output is redacted, and nothing here puts a
-//! value into an error message. Errors name the Secret and the keys, never the contents.
+//! value into an error message. Errors name the Secret and the keys, never the contents. Values are
+//! trimmed of surrounding whitespace (a trailing newline from `--from-file` is dropped).
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use secrecy::SecretString;
 
-use crate::api::ProviderType;
 use crate::outcome::{ProviderError, Reason};
-
-/// MongoDB Atlas credentials.
-#[derive(Clone, Debug)]
-pub enum AtlasCredentials {
-    /// Programmatic API key: HTTP Digest with the public key as user name.
-    ApiKey {
-        /// Public key (not secret, but kept together with the private key).
-        public_key: String,
-        /// Private key.
-        private_key: SecretString,
-    },
-    /// Service account: OAuth2 client credentials.
-    ServiceAccount {
-        /// Client id.
-        client_id: String,
-        /// Client secret.
-        client_secret: SecretString,
-    },
-}
-
-/// Infisical credentials.
-#[derive(Clone, Debug)]
-pub enum InfisicalCredentials {
-    /// Machine identity with universal auth: logs in for an access token, cached until near expiry.
-    UniversalAuth {
-        /// Client id.
-        client_id: String,
-        /// Client secret.
-        client_secret: SecretString,
-    },
-    /// A ready access token.
-    AccessToken(SecretString),
-}
-
-/// Onezone credentials: an access token sent as `x-auth-token`.
-#[derive(Clone, Debug)]
-pub struct OnezoneCredentials {
-    /// The token.
-    pub token: SecretString,
-}
-
-/// Credentials of any provider.
-#[derive(Clone, Debug)]
-pub enum Credentials {
-    /// Atlas.
-    Atlas(AtlasCredentials),
-    /// Infisical.
-    Infisical(InfisicalCredentials),
-    /// Onezone.
-    Onezone(OnezoneCredentials),
-}
 
 /// Which Secret the credentials came from, for error messages.
 #[derive(Clone, Copy, Debug)]
@@ -77,72 +27,42 @@ impl std::fmt::Display for SecretLocation<'_> {
     }
 }
 
-/// Parse a provider's credentials from a Secret's data.
-pub fn parse(
-    provider: ProviderType,
-    data: &BTreeMap<String, ByteString>,
-    at: SecretLocation<'_>,
-) -> Result<Credentials, ProviderError> {
-    let get = |key: &str| -> Result<Option<String>, ProviderError> {
-        match data.get(key) {
-            None => Ok(None),
-            Some(bytes) => {
-                let text = std::str::from_utf8(&bytes.0)
-                    .map_err(|_| unusable(format!("key {key:?} of {at} is not UTF-8 text")))?
-                    .trim();
-                if text.is_empty() {
-                    Ok(None)
-                } else {
-                    Ok(Some(text.to_string()))
-                }
-            }
-        }
-    };
-    let pair = |a: &str, b: &str| -> Result<Option<(String, SecretString)>, ProviderError> {
-        match (get(a)?, get(b)?) {
+/// A Secret's data and where it came from: what a provider's `build` parses its credentials from.
+#[derive(Clone, Copy, Debug)]
+pub struct SecretData<'a> {
+    /// The Secret's `data`.
+    pub data: &'a BTreeMap<String, ByteString>,
+    /// Where it came from.
+    pub at: SecretLocation<'a>,
+}
+
+impl SecretData<'_> {
+    /// The trimmed text of `key`; `None` when the key is missing or blank.
+    pub fn get(&self, key: &str) -> Result<Option<String>, ProviderError> {
+        let Some(bytes) = self.data.get(key) else {
+            return Ok(None);
+        };
+        let text = std::str::from_utf8(&bytes.0)
+            .map_err(|_| unusable(format!("key {key:?} of {} is not UTF-8 text", self.at)))?
+            .trim();
+        Ok((!text.is_empty()).then(|| text.to_string()))
+    }
+
+    /// Two keys that belong together (an id and its secret): both, neither, or an error.
+    pub fn pair(&self, id: &str, secret: &str) -> Result<Option<(String, SecretString)>, ProviderError> {
+        match (self.get(id)?, self.get(secret)?) {
             (Some(x), Some(y)) => Ok(Some((x, SecretString::from(y)))),
             (None, None) => Ok(None),
             _ => Err(unusable(format!(
-                "{at} has only one of the keys {a:?} and {b:?}; both are needed"
+                "{} has only one of the keys {id:?} and {secret:?}; both are needed",
+                self.at
             ))),
         }
-    };
-    match provider {
-        ProviderType::Atlas => {
-            if let Some((public_key, private_key)) = pair("publicKey", "privateKey")? {
-                return Ok(Credentials::Atlas(AtlasCredentials::ApiKey {
-                    public_key,
-                    private_key,
-                }));
-            }
-            if let Some((client_id, client_secret)) = pair("clientId", "clientSecret")? {
-                return Ok(Credentials::Atlas(AtlasCredentials::ServiceAccount {
-                    client_id,
-                    client_secret,
-                }));
-            }
-            Err(unusable(format!(
-                "{at} needs the keys publicKey + privateKey (API key) or clientId + clientSecret (service account)"
-            )))
-        }
-        ProviderType::Infisical => {
-            if let Some((client_id, client_secret)) = pair("clientId", "clientSecret")? {
-                return Ok(Credentials::Infisical(InfisicalCredentials::UniversalAuth {
-                    client_id,
-                    client_secret,
-                }));
-            }
-            if let Some(token) = get("accessToken")? {
-                return Ok(Credentials::Infisical(InfisicalCredentials::AccessToken(token.into())));
-            }
-            Err(unusable(format!(
-                "{at} needs the keys clientId + clientSecret (universal auth) or accessToken"
-            )))
-        }
-        ProviderType::Onezone => match get("token")? {
-            Some(token) => Ok(Credentials::Onezone(OnezoneCredentials { token: token.into() })),
-            None => Err(unusable(format!("{at} needs the key token (an Onedata access token)"))),
-        },
+    }
+
+    /// The error for a Secret without the keys a provider needs; `needs` names them.
+    pub fn missing(&self, needs: &str) -> ProviderError {
+        unusable(format!("{} needs {needs}", self.at))
     }
 }
 
@@ -167,63 +87,78 @@ pub fn secret_value(
     Ok(SecretString::from(text.to_string()))
 }
 
+/// Secret data for tests: `pairs` as a Secret's `data`.
+#[cfg(test)]
+pub(crate) fn test_data(pairs: &[(&str, &str)]) -> BTreeMap<String, ByteString> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+        .collect()
+}
+
+/// Run a provider's credential `parse` on a Secret holding `pairs`.
+#[cfg(test)]
+pub(crate) fn parse_pairs<T>(
+    pairs: &[(&str, &str)],
+    parse: fn(&SecretData<'_>) -> Result<T, ProviderError>,
+) -> Result<T, ProviderError> {
+    parse(&SecretData {
+        data: &test_data(pairs),
+        at: TEST_AT,
+    })
+}
+
+/// Where test data comes from.
+#[cfg(test)]
+pub(crate) const TEST_AT: SecretLocation<'static> = SecretLocation {
+    namespace: "ns",
+    name: "creds",
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const AT: SecretLocation<'static> = SecretLocation {
-        namespace: "ns",
-        name: "creds",
-    };
-
-    fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, ByteString> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
-            .collect()
+    #[test]
+    fn secret_value_names_missing_key() {
+        let err = secret_value(&test_data(&[("other", "x")]), "token", TEST_AT).unwrap_err();
+        assert!(err.message.contains("no key \"token\""));
+        assert!(secret_value(&test_data(&[("token", "abc\n")]), "token", TEST_AT).is_ok());
     }
 
     #[test]
-    fn atlas_prefers_api_key_then_service_account() {
-        let c = parse(
-            ProviderType::Atlas,
-            &data(&[("publicKey", "pub"), ("privateKey", "priv-S3CR3T")]),
-            AT,
-        )
-        .unwrap();
-        assert!(
-            matches!(c, Credentials::Atlas(AtlasCredentials::ApiKey { ref public_key, .. }) if public_key == "pub")
-        );
-        assert!(!format!("{c:?}").contains("priv-S3CR3T"), "Debug must redact secrets");
-        let c = parse(
-            ProviderType::Atlas,
-            &data(&[("clientId", "id"), ("clientSecret", "s")]),
-            AT,
-        )
-        .unwrap();
-        assert!(matches!(c, Credentials::Atlas(AtlasCredentials::ServiceAccount { .. })));
-    }
-
-    #[test]
-    fn missing_keys_wait_with_a_message_naming_the_keys_not_the_values() {
-        let err = parse(ProviderType::Atlas, &data(&[("publicKey", "pub-VALUE")]), AT).unwrap_err();
+    fn a_pair_needs_both_keys_and_blank_values_count_as_missing() {
+        let half = test_data(&[("clientId", "id-VALUE"), ("clientSecret", "\n")]);
+        let err = SecretData {
+            data: &half,
+            at: TEST_AT,
+        }
+        .pair("clientId", "clientSecret")
+        .unwrap_err();
         assert_eq!(err.reason, Reason::CredentialsUnavailable);
         assert!(
-            err.message.contains("Secret ns/creds") && err.message.contains("privateKey"),
+            err.message.contains("both are needed") && err.message.contains("clientSecret"),
             "{}",
             err.message
         );
-        assert!(!err.message.contains("pub-VALUE"));
-        let err = parse(ProviderType::Onezone, &data(&[]), AT).unwrap_err();
-        assert!(err.message.contains("token"));
-        let err = parse(ProviderType::Infisical, &data(&[("accessToken", "  ")]), AT).unwrap_err();
-        assert_eq!(err.reason, Reason::CredentialsUnavailable);
-    }
-
-    #[test]
-    fn secret_value_names_missing_key() {
-        let err = secret_value(&data(&[("other", "x")]), "token", AT).unwrap_err();
-        assert!(err.message.contains("no key \"token\""));
-        assert!(secret_value(&data(&[("token", "abc\n")]), "token", AT).is_ok());
+        assert!(!err.message.contains("id-VALUE"));
+        let none = test_data(&[]);
+        assert!(
+            SecretData {
+                data: &none,
+                at: TEST_AT
+            }
+            .pair("a", "b")
+            .unwrap()
+            .is_none()
+        );
+        let bytes = BTreeMap::from([("k".to_string(), ByteString(vec![0xff]))]);
+        let err = SecretData {
+            data: &bytes,
+            at: TEST_AT,
+        }
+        .get("k")
+        .unwrap_err();
+        assert!(err.message.contains("not UTF-8"), "{}", err.message);
     }
 }

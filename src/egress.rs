@@ -7,8 +7,8 @@ use url::Url;
 
 use crate::outcome::{ProviderError, Reason};
 
-/// Hosts allowed by default: the official provider API hosts.
-pub const DEFAULT_ALLOWED_HOSTS: [&str; 3] = ["cloud.mongodb.com", "app.infisical.com", "eu.infisical.com"];
+/// Hosts allowed by default: the official provider API hosts, as each provider registers them.
+pub const DEFAULT_ALLOWED_HOSTS: [&str; crate::providers::DEFAULT_HOST_COUNT] = crate::providers::DEFAULT_HOSTS;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Entry {

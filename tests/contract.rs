@@ -1,5 +1,5 @@
 //! Contract tests: every revoking call of the provider clients is sent to Prism, a validating
-//! mock of the providers' OpenAPI documents (docs/provider-specs/, copied from shared/specs), run
+//! mock of the providers' OpenAPI documents (docs/provider-specs/), run
 //! with `--errors`: a request that breaks the contract (path pattern, method, header, body,
 //! security scheme) gets an error answer and the test fails. Prism is installed by
 //! `hack/prism.sh install` (hack/test.sh does it); a missing Prism fails these tests.
@@ -12,12 +12,14 @@ use std::time::{Duration, Instant};
 use revoker::api::{
     AtlasProvider, InfisicalAuthMethod, InfisicalProvider, LocalSecretRef, NamedTokenAction, OnezoneProvider,
 };
-use revoker::credentials::{AtlasCredentials, InfisicalCredentials, OnezoneCredentials};
 use revoker::egress::AllowList;
 use revoker::providers::atlas::AtlasClient;
+use revoker::providers::atlas::AtlasCredentials;
 use revoker::providers::http::HttpSettings;
 use revoker::providers::infisical::InfisicalClient;
+use revoker::providers::infisical::InfisicalCredentials;
 use revoker::providers::onezone::OnezoneClient;
+use revoker::providers::onezone::OnezoneCredentials;
 use revoker::providers::{AttemptContext, Operation, OutcomeKind, Provider};
 use secrecy::SecretString;
 

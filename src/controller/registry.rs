@@ -10,42 +10,24 @@ use kube::core::{Selector, SelectorExt};
 use kube::{Api, Client, ResourceExt};
 
 use crate::api::{
-    ClusterRevocationProvider, ConditionStatus, ConditionType, ProviderBackend, ProviderConfig, ProviderRef,
-    ProviderRefKind, ProviderStatus, ProviderType, RevocationProvider,
+    ClusterRevocationProvider, ConditionStatus, ConditionType, ProviderConfig, ProviderRef, ProviderRefKind,
+    ProviderStatus, ProviderType, RevocationProvider,
 };
-use crate::credentials::{self, Credentials, SecretLocation};
-use crate::providers::atlas::AtlasClient;
+use crate::credentials::{SecretData, SecretLocation};
 use crate::providers::http::HttpSettings;
-use crate::providers::infisical::InfisicalClient;
-use crate::providers::onezone::OnezoneClient;
 use crate::providers::{Provider, ProviderError, Reason};
 
-/// Builds a provider client from its configuration and credentials.
+/// Builds a provider client from its configuration and the data of its credentials Secret.
 pub type ClientFactory =
-    dyn Fn(&ProviderConfig, Credentials, &HttpSettings) -> Result<Arc<dyn Provider>, ProviderError> + Send + Sync;
+    dyn Fn(&ProviderConfig, &SecretData<'_>, &HttpSettings) -> Result<Arc<dyn Provider>, ProviderError> + Send + Sync;
 
-/// The real clients.
+/// The real clients: the provider's own `build`, from the provider table.
 pub fn build_client(
     config: &ProviderConfig,
-    creds: Credentials,
+    secret: &SecretData<'_>,
     settings: &HttpSettings,
 ) -> Result<Arc<dyn Provider>, ProviderError> {
-    let ca = config.ca_bundle.as_deref();
-    match (&config.backend, creds) {
-        (ProviderBackend::Atlas(c), Credentials::Atlas(creds)) => {
-            Ok(Arc::new(AtlasClient::new(c, creds, ca, settings)?))
-        }
-        (ProviderBackend::Infisical(c), Credentials::Infisical(creds)) => {
-            Ok(Arc::new(InfisicalClient::new(c, creds, ca, settings)?))
-        }
-        (ProviderBackend::Onezone(c), Credentials::Onezone(creds)) => {
-            Ok(Arc::new(OnezoneClient::new(c, creds, ca, settings)?))
-        }
-        _ => Err(ProviderError::permanent(
-            Reason::InvalidProviderConfig,
-            "credentials do not match the provider type",
-        )),
-    }
+    (crate::providers::registration(config.backend.provider_type()).build)(config, secret, settings)
 }
 
 /// A provider ready to be called.
@@ -294,8 +276,8 @@ impl ProviderRegistry {
             };
             return Ok((version, resolved));
         }
-        let creds = credentials::parse(provider_type, &secret.data.unwrap_or_default(), at)?;
-        let client = (self.factory)(&source.config, creds, &self.settings)?;
+        let data = secret.data.unwrap_or_default();
+        let client = (self.factory)(&source.config, &SecretData { data: &data, at }, &self.settings)?;
         self.lock().insert(source.uid, (version.clone(), client.clone()));
         Ok((version, ResolvedProvider { client, provider_type }))
     }

@@ -1,20 +1,138 @@
-//! Provider clients behind one trait, one module per provider.
+//! Provider clients behind one trait, one folder per provider.
 //!
 //! A client turns an [`Operation`] into HTTP calls, following the contracts in
 //! `docs/provider-specs/`, and answers with an [`Outcome`] or a classified [`ProviderError`]. Clients hold their
 //! credentials and cache login tokens, so the controller keeps one client per provider object.
+//!
+//! Each provider folder (`atlas/`, `infisical/`, `onezone/`) owns its construction, credential
+//! parsing, default hosts ([`Registration`], one line each in [`PROVIDERS`]), authentication,
+//! answer parsing with its hints, operations and dry runs. What they share is written once here:
+//! [`http`] (TLS, egress check, rate limit, metrics), [`answer`] (one answer type, one status
+//! table, provider text only through the client's redactor) and [`token_cache`] (one token cache,
+//! one refresh rule).
 
+pub mod answer;
 pub mod atlas;
 pub mod http;
 pub mod infisical;
 pub mod onezone;
+#[cfg(test)]
+mod test_support;
+pub mod token_cache;
 
 pub use crate::outcome::{AttemptContext, ErrorClass, Outcome, OutcomeKind, ProviderError, Reason, fingerprint};
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use secrecy::SecretString;
 
-use crate::api::{InfisicalAuthMethod, NamedTokenAction, ProviderType};
+use crate::api::{InfisicalAuthMethod, NamedTokenAction, ProviderConfig, ProviderType};
+use crate::credentials::SecretData;
+use crate::providers::http::HttpSettings;
+
+/// Builds a provider's client from its provider block and the data of its credentials Secret.
+pub type BuildFn = fn(&ProviderConfig, &SecretData<'_>, &HttpSettings) -> Built;
+
+/// What the operator knows about one provider: each provider folder exports its own.
+#[derive(Clone, Copy)]
+pub struct Registration {
+    /// Which provider.
+    pub provider: ProviderType,
+    /// The hosts it talks to by default (the egress allow-list's defaults).
+    pub default_hosts: &'static [&'static str],
+    /// The keys its credentials Secret holds, for documentation and messages.
+    pub credential_keys: &'static str,
+    /// Parses the credentials and builds the client.
+    pub build: BuildFn,
+}
+
+/// Every provider, one line each.
+#[rustfmt::skip]
+pub const PROVIDERS: [Registration; 3] = [
+    atlas::REGISTRATION,
+    infisical::REGISTRATION,
+    onezone::REGISTRATION,
+];
+
+impl Registration {
+    /// A provider's entry.
+    pub const fn new(
+        provider: ProviderType,
+        default_hosts: &'static [&'static str],
+        keys: &'static str,
+        build: BuildFn,
+    ) -> Self {
+        Registration {
+            provider,
+            default_hosts,
+            credential_keys: keys,
+            build,
+        }
+    }
+}
+
+/// What a `build` returns.
+pub type Built = Result<Arc<dyn Provider>, ProviderError>;
+
+/// The registration of `provider`.
+pub fn registration(provider: ProviderType) -> &'static Registration {
+    // Every ProviderType has a registration (unit test every_provider_type_is_registered_once…);
+    // were one missing, the first entry's build would refuse the other provider's block.
+    PROVIDERS
+        .iter()
+        .find(|r| r.provider == provider)
+        .unwrap_or(&PROVIDERS[0])
+}
+
+/// How many default hosts the providers have together.
+pub const DEFAULT_HOST_COUNT: usize = {
+    let mut count = 0;
+    let mut i = 0;
+    while i < PROVIDERS.len() {
+        count += PROVIDERS[i].default_hosts.len();
+        i += 1;
+    }
+    count
+};
+
+/// Every provider's default hosts, in table order.
+pub const DEFAULT_HOSTS: [&str; DEFAULT_HOST_COUNT] = {
+    let mut hosts = [""; DEFAULT_HOST_COUNT];
+    let (mut i, mut n) = (0, 0);
+    while i < PROVIDERS.len() {
+        let mut j = 0;
+        while j < PROVIDERS[i].default_hosts.len() {
+            hosts[n] = PROVIDERS[i].default_hosts[j];
+            n += 1;
+            j += 1;
+        }
+        i += 1;
+    }
+    hosts
+};
+
+/// Another provider's operation reached this provider's client (the controller checks the type
+/// first, so this is a programming error, refused without a request).
+pub(crate) fn wrong_provider(op: &Operation, provider: &str) -> ProviderError {
+    ProviderError::permanent(
+        Reason::ProviderMismatch,
+        format!(
+            "{} is a {} operation; the provider referenced is {provider}",
+            op.name(),
+            op.provider_type()
+        ),
+    )
+}
+
+/// A provider's `build` was handed another provider's block (the registry picks by type, so
+/// this is a programming error, reported rather than panicking).
+pub(crate) fn backend_mismatch(expected: ProviderType) -> ProviderError {
+    ProviderError::permanent(
+        Reason::InvalidProviderConfig,
+        format!("the {expected} client was given another provider's block; credentials do not match the provider type"),
+    )
+}
 
 /// One revocation, resolved from a revocation object (secret targets already read).
 #[derive(Clone, Debug)]
@@ -143,13 +261,6 @@ impl Operation {
     }
 }
 
-/// Replace every secret value in a text that came from a provider (an echo of what we sent).
-pub(crate) fn redact(text: &str, secrets: &[&SecretString]) -> String {
-    crate::outcome::Redactor::with(secrets)
-        .redact(text, usize::MAX)
-        .into_string()
-}
-
 pub(crate) use crate::outcome::redact::clip;
 
 /// A provider client. One implementation per provider; the controller holds them as `dyn Provider`.
@@ -167,4 +278,25 @@ pub trait Provider: Send + Sync {
     /// Live credential check for the provider's `Ready` condition (e.g. a login). Returns how the
     /// credentials authenticate (`digest`, `serviceAccount`, `universalAuth`, `accessToken`, `token`).
     async fn check_credentials(&self) -> Result<&'static str, ProviderError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_provider_type_is_registered_once_with_its_default_hosts() {
+        for provider in [ProviderType::Atlas, ProviderType::Infisical, ProviderType::Onezone] {
+            assert_eq!(
+                PROVIDERS.iter().filter(|r| r.provider == provider).count(),
+                1,
+                "{provider}"
+            );
+            assert_eq!(registration(provider).provider, provider);
+        }
+        assert_eq!(
+            DEFAULT_HOSTS,
+            ["cloud.mongodb.com", "app.infisical.com", "eu.infisical.com"]
+        );
+    }
 }
