@@ -22,17 +22,6 @@ pub struct RevocationLabels {
     pub result: String,
 }
 
-/// Labels of failed revocations.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct FailureLabels {
-    /// JwksRevocation, AuthMethodRevocation, TokenRevocation.
-    pub kind: String,
-    /// atlas, infisical, onezone.
-    pub provider: String,
-    /// The reason of the failure (Unauthorized, BackoffLimitExceeded, ...).
-    pub reason: String,
-}
-
 /// Labels of provider HTTP requests.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
@@ -44,14 +33,14 @@ pub struct RequestLabels {
     pub status: String,
 }
 
-/// Labels of retries.
+/// Labels of failures and retries: which kind, which provider, why.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RetryLabels {
+pub struct ReasonLabels {
     /// Revocation kind.
     pub kind: String,
     /// Provider type.
     pub provider: String,
-    /// Reason of the transient error.
+    /// The reason (Unauthorized, BackoffLimitExceeded, RateLimited, ...).
     pub reason: String,
 }
 
@@ -76,11 +65,11 @@ pub struct Metrics {
     /// `revoker_revocations_total{kind,provider,result}`.
     pub revocations: Family<RevocationLabels, Counter>,
     /// `revoker_revocation_failures_total{kind,provider,reason}`.
-    pub revocation_failures: Family<FailureLabels, Counter>,
+    pub revocation_failures: Family<ReasonLabels, Counter>,
     /// `revoker_provider_request_duration_seconds{provider,operation,status}`.
     pub request_duration: Family<RequestLabels, Histogram>,
     /// `revoker_retries_total{kind,provider,reason}`.
-    pub retries: Family<RetryLabels, Counter>,
+    pub retries: Family<ReasonLabels, Counter>,
     /// `revoker_reconcile_errors_total{kind,error}`.
     pub reconcile_errors: Family<ReconcileErrorLabels, Counter>,
     /// `revoker_reconciles_total{kind}`.
@@ -98,10 +87,10 @@ impl Metrics {
     fn new() -> Self {
         let mut registry = Registry::with_prefix("revoker");
         let revocations = Family::<RevocationLabels, Counter>::default();
-        let revocation_failures = Family::<FailureLabels, Counter>::default();
+        let revocation_failures = Family::<ReasonLabels, Counter>::default();
         let request_duration =
             Family::<RequestLabels, Histogram>::new_with_constructor(duration_histogram as fn() -> Histogram);
-        let retries = Family::<RetryLabels, Counter>::default();
+        let retries = Family::<ReasonLabels, Counter>::default();
         let reconcile_errors = Family::<ReconcileErrorLabels, Counter>::default();
         let reconciles = Family::<KindLabels, Counter>::default();
         let in_flight = Gauge::default();
@@ -159,21 +148,18 @@ impl Metrics {
                     };
                     drop(self.revocations.get_or_create(&labels));
                 }
-                for reason in FAILURE_REASONS {
-                    let labels = FailureLabels {
-                        kind: kind.into(),
-                        provider: provider.into(),
-                        reason: reason.as_str().into(),
-                    };
-                    drop(self.revocation_failures.get_or_create(&labels));
-                }
-                for reason in RETRY_REASONS {
-                    let labels = RetryLabels {
-                        kind: kind.into(),
-                        provider: provider.into(),
-                        reason: reason.as_str().into(),
-                    };
-                    drop(self.retries.get_or_create(&labels));
+                for (family, reasons) in [
+                    (&self.revocation_failures, &FAILURE_REASONS[..]),
+                    (&self.retries, &RETRY_REASONS[..]),
+                ] {
+                    for reason in reasons {
+                        let labels = ReasonLabels {
+                            kind: kind.into(),
+                            provider: provider.into(),
+                            reason: reason.as_str().into(),
+                        };
+                        drop(family.get_or_create(&labels));
+                    }
                 }
             }
         }

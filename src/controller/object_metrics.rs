@@ -67,22 +67,18 @@ impl std::fmt::Debug for ObjectMetrics {
 impl ObjectMetrics {
     /// Export the revocations of a controller's cache.
     pub fn add_revocations<K: Revocation>(&self, store: Store<K>) {
-        let source: RevocationSource =
-            Box::new(move || store.state().iter().map(|r| revocation_info(r.as_ref())).collect());
-        self.revocations
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(source);
+        push(
+            &self.revocations,
+            Box::new(move || store.state().iter().map(|r| revocation_info(r.as_ref())).collect()),
+        );
     }
 
     /// Export the providers of a controller's cache.
     pub fn add_providers<P: ProviderObject>(&self, store: Store<P>) {
-        let source: ProviderSource =
-            Box::new(move || store.state().iter().map(|p| provider_info(p.as_ref())).collect());
-        self.providers
-            .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(source);
+        push(
+            &self.providers,
+            Box::new(move || store.state().iter().map(|p| provider_info(p.as_ref())).collect()),
+        );
     }
 
     fn revocation_family(&self) -> Family<RevocationInfo, Gauge> {
@@ -124,6 +120,13 @@ pub static OBJECT_METRICS: std::sync::LazyLock<Arc<ObjectMetrics>> = std::sync::
     crate::telemetry::METRICS.register_collector(Box::new(metrics.clone()));
     metrics
 });
+
+fn push<T>(sources: &RwLock<Vec<T>>, source: T) {
+    sources
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .push(source);
+}
 
 fn revocation_info<K: Revocation>(obj: &K) -> RevocationInfo {
     let status = obj.revocation_status();

@@ -57,17 +57,23 @@ pub trait ProviderObject:
     fn secret_namespace<'a>(&'a self, ctx: &'a Context) -> &'a str;
 }
 
+macro_rules! provider_accessors {
+    () => {
+        fn config(&self) -> Option<ProviderConfig> {
+            self.spec.config()
+        }
+        fn provider_status(&self) -> Option<&ProviderStatus> {
+            self.status.as_ref()
+        }
+        fn set_provider_status(&mut self, status: ProviderStatus) {
+            self.status = Some(status);
+        }
+    };
+}
+
 impl ProviderObject for RevocationProvider {
     const KIND: &'static str = "RevocationProvider";
-    fn config(&self) -> Option<ProviderConfig> {
-        self.spec.config()
-    }
-    fn provider_status(&self) -> Option<&ProviderStatus> {
-        self.status.as_ref()
-    }
-    fn set_provider_status(&mut self, status: ProviderStatus) {
-        self.status = Some(status);
-    }
+    provider_accessors!();
     fn api(&self, client: kube::Client) -> Api<Self> {
         Api::namespaced(client, &self.namespace().unwrap_or_default())
     }
@@ -78,15 +84,7 @@ impl ProviderObject for RevocationProvider {
 
 impl ProviderObject for ClusterRevocationProvider {
     const KIND: &'static str = "ClusterRevocationProvider";
-    fn config(&self) -> Option<ProviderConfig> {
-        self.spec.config()
-    }
-    fn provider_status(&self) -> Option<&ProviderStatus> {
-        self.status.as_ref()
-    }
-    fn set_provider_status(&mut self, status: ProviderStatus) {
-        self.status = Some(status);
-    }
+    provider_accessors!();
     fn api(&self, client: kube::Client) -> Api<Self> {
         Api::all(client)
     }

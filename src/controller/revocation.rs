@@ -22,7 +22,7 @@ use crate::api::{Phase, ProviderType, Reason, RevocationStatus};
 use crate::credentials::{self, SecretLocation};
 use crate::outcome::{AttemptContext, ErrorClass, Outcome, ProviderError};
 use crate::providers::{Operation, Provider};
-use crate::telemetry::{FailureLabels, KindLabels, METRICS, RetryLabels, RevocationLabels};
+use crate::telemetry::{KindLabels, METRICS, ReasonLabels, RevocationLabels};
 
 /// How often a waiting revocation (credentials, provider, host) looks again.
 pub const WAIT_RECHECK: Duration = Duration::from_secs(10);
@@ -393,21 +393,22 @@ impl<K: Revocation> Reconciliation<K> {
     }
 
     fn count_failure(&self, reason: Reason) {
-        let labels = FailureLabels {
-            kind: K::KIND.into(),
-            provider: self.provider_label(),
-            reason: reason.as_str().into(),
-        };
-        METRICS.revocation_failures.get_or_create(&labels).inc();
+        METRICS
+            .revocation_failures
+            .get_or_create(&self.reason_labels(reason))
+            .inc();
     }
 
     fn count_retry(&self, reason: Reason) {
-        let labels = RetryLabels {
+        METRICS.retries.get_or_create(&self.reason_labels(reason)).inc();
+    }
+
+    fn reason_labels(&self, reason: Reason) -> ReasonLabels {
+        ReasonLabels {
             kind: K::KIND.into(),
             provider: self.provider_label(),
             reason: reason.as_str().into(),
-        };
-        METRICS.retries.get_or_create(&labels).inc();
+        }
     }
 
     /// Replace the status, with the object's resourceVersion as precondition. False on a

@@ -135,22 +135,20 @@ async fn terminate() {
 }
 
 async fn check_crds(client: &Client) -> Result<(), RunError> {
-    let probe = ListParams::default().limit(1);
-    Api::<JwksRevocation>::all(client.clone())
-        .list_metadata(&probe)
+    probe::<JwksRevocation>(client, "JwksRevocation").await?;
+    probe::<RevocationProvider>(client, "RevocationProvider").await
+}
+
+/// List one object of a kind: fails when its CRD is missing or the RBAC does not allow it.
+async fn probe<K>(client: &Client, kind: &'static str) -> Result<(), RunError>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    Api::<K>::all(client.clone())
+        .list_metadata(&ListParams::default().limit(1))
         .await
-        .map_err(|source| RunError::Crds {
-            kind: "JwksRevocation",
-            source,
-        })?;
-    Api::<RevocationProvider>::all(client.clone())
-        .list_metadata(&probe)
-        .await
-        .map_err(|source| RunError::Crds {
-            kind: "RevocationProvider",
-            source,
-        })?;
-    Ok(())
+        .map(|_| ())
+        .map_err(|source| RunError::Crds { kind, source })
 }
 
 async fn run_controllers(client: Client, ctx: Arc<Context>, concurrency: u16) {
