@@ -11,7 +11,7 @@ pub struct ProviderRef {
     #[serde(default)]
     pub kind: ProviderRefKind,
     /// Name of the provider object.
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(length(min = 1, max = 253), regex(pattern = super::ids::OBJECT_NAME_PATTERN))]
     pub name: String,
 }
 
@@ -32,10 +32,10 @@ pub enum ProviderRefKind {
 #[serde(rename_all = "camelCase")]
 pub struct SecretKeyRef {
     /// Name of the Secret (in the revocation's namespace).
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(length(min = 1, max = 253), regex(pattern = super::ids::OBJECT_NAME_PATTERN))]
     pub name: String,
     /// Key within the Secret's data.
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(length(min = 1, max = 253), regex(pattern = super::ids::SECRET_KEY_PATTERN))]
     pub key: String,
 }
 
@@ -45,7 +45,7 @@ pub struct SecretKeyRef {
 #[serde(rename_all = "camelCase")]
 pub struct LocalSecretRef {
     /// Name of the Secret.
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(length(min = 1, max = 253), regex(pattern = super::ids::OBJECT_NAME_PATTERN))]
     pub name: String,
 }
 

@@ -83,9 +83,10 @@ const PROVIDER_ONE_OF_MESSAGE: &str = "exactly one provider block must be set: a
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AtlasProvider {
-    /// Base URL of the Atlas Admin API. Default `https://cloud.mongodb.com`.
+    /// Base URL of the Atlas Admin API: `http(s)://host[:port]`, no path, query or user name.
+    /// Default `https://cloud.mongodb.com`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^https?://[^/?#]+/?$"), length(max = 2048))]
+    #[schemars(regex(pattern = crate::egress::BASE_URL_PATTERN), length(max = 2048))]
     pub base_url: Option<String>,
     /// Secret with either `publicKey` + `privateKey` (API key, HTTP Digest) or `clientId` +
     /// `clientSecret` (service account, OAuth2 client credentials).
@@ -94,7 +95,9 @@ pub struct AtlasProvider {
     /// operation id, e.g. `{disableCustomerManagedX509: "2023-01-01"}`. Defaults:
     /// revokeJwksFromIdentityProvider 2023-11-15, disableCustomerManagedX509 2025-03-12.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("maxProperties" = 16))]
+    #[schemars(extend("maxProperties" = 16, "additionalProperties" = {
+        "type": "string", "pattern": super::ids::ATLAS_API_VERSION_PATTERN, "maxLength": 10
+    }))]
     pub api_versions: BTreeMap<String, String>,
 }
 
@@ -102,9 +105,10 @@ pub struct AtlasProvider {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InfisicalProvider {
-    /// Base URL of the Infisical instance. Default `https://app.infisical.com`.
+    /// Base URL of the Infisical instance: `http(s)://host[:port]`, no path, query or user name.
+    /// Default `https://app.infisical.com`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^https?://[^/?#]+/?$"), length(max = 2048))]
+    #[schemars(regex(pattern = crate::egress::BASE_URL_PATTERN), length(max = 2048))]
     pub base_url: Option<String>,
     /// Secret with either `clientId` + `clientSecret` (machine identity, universal-auth login) or
     /// `accessToken`.
@@ -115,9 +119,9 @@ pub struct InfisicalProvider {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OnezoneProvider {
-    /// Base URL of the Onezone service, e.g. `https://onezone.example.org` (the operator must be
-    /// started with this host in `--allowed-host`).
-    #[schemars(regex(pattern = r"^https?://[^/?#]+/?$"), length(max = 2048))]
+    /// Base URL of the Onezone service, e.g. `https://onezone.example.org` (`http(s)://host[:port]`,
+    /// no path, query or user name; the operator must be started with this host in `--allowed-host`).
+    #[schemars(regex(pattern = crate::egress::BASE_URL_PATTERN), length(max = 2048))]
     pub base_url: String,
     /// Secret with key `token` (an Onedata access token, sent as `x-auth-token`).
     pub credentials_secret_ref: LocalSecretRef,
