@@ -278,7 +278,7 @@ fn labels_ok(label: &str) -> bool {
         && bytes[0].is_ascii_alphanumeric()
         && bytes[bytes.len() - 1].is_ascii_alphanumeric()
         && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-')
-        && !label.get(2..4).is_some_and(|reserved| reserved == "--")
+        && label.get(2..4).is_none_or(|reserved| reserved != "--")
 }
 
 /// RFC 3986 `IPv6address`: at most 8 groups of 1-4 hex digits, at most one `::` standing for at
