@@ -348,6 +348,150 @@ mod tests {
         assert!(text.contains('…') && text.len() < 200, "{text}");
     }
 
+    /// The schema of `kind`'s CRD at `path` (dot-separated property names below `spec`; `*` is a
+    /// map's value schema).
+    fn schema_at(kind: &str, path: &str) -> serde_json::Value {
+        let crd = crate::api::all_crds()
+            .into_iter()
+            .find(|c| c.spec.names.kind == kind)
+            .unwrap();
+        let value = serde_json::to_value(&crd).unwrap();
+        let mut schema = value["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"].clone();
+        for part in path.split('.') {
+            schema = match part {
+                "*" => schema["additionalProperties"].clone(),
+                _ => schema["properties"][part].clone(),
+            };
+        }
+        schema
+    }
+
+    #[test]
+    fn every_id_field_of_every_crd_carries_its_kinds_pattern() {
+        let mut fields: Vec<(&str, String, IdKind)> = vec![
+            ("JwksRevocation", "atlas.federationSettingsId".into(), IdKind::AtlasId),
+            ("JwksRevocation", "atlas.identityProviderId".into(), IdKind::AtlasId),
+            ("AuthMethodRevocation", "atlas.groupId".into(), IdKind::AtlasId),
+            ("AuthMethodRevocation", "infisical.identityId".into(), IdKind::Uuid),
+            ("TokenRevocation", "infisical.identityId".into(), IdKind::Uuid),
+            ("TokenRevocation", "infisical.clientSecretId".into(), IdKind::Uuid),
+            (
+                "TokenRevocation",
+                "infisical.tokenSecretRef.name".into(),
+                IdKind::ObjectName,
+            ),
+            (
+                "TokenRevocation",
+                "infisical.tokenSecretRef.key".into(),
+                IdKind::SecretKey,
+            ),
+            ("TokenRevocation", "onezone.userId".into(), IdKind::OnezoneId),
+            ("TokenRevocation", "onezone.tokenId".into(), IdKind::OnezoneId),
+        ];
+        for kind in ["JwksRevocation", "AuthMethodRevocation", "TokenRevocation"] {
+            fields.push((kind, "providerRef.name".into(), IdKind::ObjectName));
+        }
+        for kind in ["RevocationProvider", "ClusterRevocationProvider"] {
+            for block in ["atlas", "infisical", "onezone"] {
+                fields.push((kind, format!("{block}.credentialsSecretRef.name"), IdKind::ObjectName));
+            }
+            fields.push((kind, "atlas.apiVersions.*".into(), IdKind::AtlasApiVersion));
+        }
+        for (kind, path, id_kind) in fields {
+            let schema = schema_at(kind, &path);
+            assert_eq!(schema["pattern"], id_kind.pattern(), "{kind} spec.{path}");
+            assert!(
+                schema["maxLength"]
+                    .as_u64()
+                    .is_some_and(|m| m as usize <= id_kind.max_len()),
+                "{kind} spec.{path} maxLength {}",
+                schema["maxLength"]
+            );
+        }
+        for kind in ["RevocationProvider", "ClusterRevocationProvider"] {
+            for block in ["atlas", "infisical", "onezone"] {
+                let schema = schema_at(kind, &format!("{block}.baseUrl"));
+                assert_eq!(schema["pattern"], crate::egress::BASE_URL_PATTERN, "{kind} {block}");
+            }
+        }
+    }
+
+    #[test]
+    fn no_string_field_named_like_an_id_lacks_a_pattern() {
+        fn walk(schema: &serde_json::Value, path: &str, missing: &mut Vec<String>) {
+            let Some(props) = schema["properties"].as_object() else {
+                return;
+            };
+            for (name, prop) in props {
+                let here = format!("{path}.{name}");
+                let id_like = name.ends_with("Id") || name == "name" || name == "key";
+                if id_like && prop["type"] == "string" && prop.get("pattern").is_none() {
+                    missing.push(here.clone());
+                }
+                walk(prop, &here, missing);
+            }
+        }
+        let mut missing = Vec::new();
+        for crd in crate::api::all_crds() {
+            let value = serde_json::to_value(&crd).unwrap();
+            let spec = &value["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+            walk(spec, &crd.spec.names.kind, &mut missing);
+        }
+        assert!(missing.is_empty(), "id-like fields without a pattern: {missing:?}");
+    }
+
+    #[test]
+    fn specs_report_the_first_bad_id_by_field() {
+        use crate::api::{AuthMethodRevocationSpec, JwksRevocationSpec, TokenRevocationSpec};
+        use serde_json::json;
+        let token = |v: serde_json::Value| serde_json::from_value::<TokenRevocationSpec>(v).unwrap();
+        let bad_field = |r: Result<(), InvalidId>| r.unwrap_err().field;
+        let spec = token(json!({"providerRef": {"name": "oz"}, "onezone": {"scope": "NamedToken", "tokenId": ".."}}));
+        assert_eq!(bad_field(spec.validate_ids()), "spec.onezone.tokenId");
+        let spec = token(json!({"providerRef": {"name": "inf"}, "infisical": {
+            "scope": "UniversalAuthClientSecret", "identityId": "8d5f6a1e-1c2b-4d3e-8f9a-0b1c2d3e4f5a",
+            "clientSecretId": "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d\t"}}));
+        assert_eq!(bad_field(spec.validate_ids()), "spec.infisical.clientSecretId");
+        let spec = token(json!({"providerRef": {"name": "inf"}, "infisical": {
+            "scope": "AccessToken", "tokenSecretRef": {"name": "tok", "key": "../x"}}}));
+        assert_eq!(bad_field(spec.validate_ids()), "spec.infisical.tokenSecretRef.key");
+        let auth: AuthMethodRevocationSpec = serde_json::from_value(json!({"providerRef": {"name": "inf"},
+            "infisical": {"identityId": "8d5f6a1e-1c2b-4d3e-8f9a-0b1c2d3e4f5a/../x", "authMethod": "azure-auth"}}))
+        .unwrap();
+        assert_eq!(bad_field(auth.validate_ids()), "spec.infisical.identityId");
+        let atlas = json!({"federationSettingsId": "32b6e34b3d91647abb20e7b9", "identityProviderId": "32b6e34b3d91647abb20e7b9"});
+        let jwks: JwksRevocationSpec =
+            serde_json::from_value(json!({"providerRef": {"name": "Atlas/x"}, "atlas": atlas})).unwrap();
+        assert_eq!(bad_field(jwks.validate_ids()), "spec.providerRef.name");
+        let jwks: JwksRevocationSpec =
+            serde_json::from_value(json!({"providerRef": {"name": "atlas"}, "atlas": atlas})).unwrap();
+        assert_eq!(jwks.validate_ids(), Ok(()));
+    }
+
+    #[test]
+    fn provider_blocks_report_bad_secret_names_and_api_versions() {
+        use crate::api::RevocationProviderSpec;
+        use serde_json::json;
+        let backend = |v: serde_json::Value| {
+            let spec: RevocationProviderSpec = serde_json::from_value(v).unwrap();
+            spec.config().unwrap().backend
+        };
+        let atlas = backend(json!({"atlas": {"credentialsSecretRef": {"name": "atlas"},
+            "apiVersions": {"disableCustomerManagedX509": "2023-01-01\n"}}}));
+        let err = atlas.validate_ids().unwrap_err();
+        assert_eq!(err.field, "spec.atlas.apiVersions.disableCustomerManagedX509");
+        let onezone = backend(
+            json!({"onezone": {"baseUrl": "https://oz.example", "credentialsSecretRef": {"name": "oz creds"}}}),
+        );
+        assert_eq!(
+            onezone.validate_ids().unwrap_err().field,
+            "spec.onezone.credentialsSecretRef.name"
+        );
+        let onezone =
+            backend(json!({"onezone": {"baseUrl": "https://oz.example", "credentialsSecretRef": {"name": "oz"}}}));
+        assert_eq!(onezone.validate_ids(), Ok(()));
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(512))]
 

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::LocalSecretRef;
+use super::ids::{IdKind, InvalidId, validate_id};
 
 /// Where and how to reach a provider. Revocations in the same namespace reference it with
 /// `providerRef: {kind: RevocationProvider, name}`. Its credentials Secret must be in its own namespace.
@@ -217,6 +218,21 @@ impl ProviderBackend {
             ProviderBackend::Onezone(o) => &o.base_url,
         };
         url.trim_end_matches('/').to_string()
+    }
+
+    /// Check the credentials Secret name and the Atlas API versions against the rules of
+    /// [`super::ids`] (the base URL is checked by [`crate::egress::parse_base_url`]).
+    pub fn validate_ids(&self) -> Result<(), InvalidId> {
+        let block = self.provider_type().as_str();
+        let field = format!("spec.{block}.credentialsSecretRef.name");
+        validate_id(&field, IdKind::ObjectName, self.credentials_secret())?;
+        if let ProviderBackend::Atlas(atlas) = self {
+            for (op, version) in &atlas.api_versions {
+                let field = format!("spec.atlas.apiVersions.{}", op.escape_default());
+                validate_id(&field, IdKind::AtlasApiVersion, version)?;
+            }
+        }
+        Ok(())
     }
 
     /// Name of the credentials Secret.

@@ -2,7 +2,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::ids::{ATLAS_ID_PATTERN, ONEZONE_ID_PATTERN, UUID_PATTERN};
+use super::ids::{ATLAS_ID_PATTERN, IdKind, InvalidId, ONEZONE_ID_PATTERN, UUID_PATTERN, validate_id};
 use super::{ProviderRef, RevocationStatus, SecretKeyRef};
 
 /// Default number of retries after transient errors.
@@ -318,4 +318,71 @@ pub enum NamedTokenAction {
     Revoke,
     /// DELETE the token (permanent).
     Delete,
+}
+
+impl JwksRevocationSpec {
+    /// Check every identifier against the rules of [`super::ids`] (the schema applies the same
+    /// rules; this covers objects stored before a rule was tightened). The error names the field.
+    pub fn validate_ids(&self) -> Result<(), InvalidId> {
+        self.provider_ref.validate_ids()?;
+        if let Some(atlas) = &self.atlas {
+            validate_id(
+                "spec.atlas.federationSettingsId",
+                IdKind::AtlasId,
+                &atlas.federation_settings_id,
+            )?;
+            validate_id(
+                "spec.atlas.identityProviderId",
+                IdKind::AtlasId,
+                &atlas.identity_provider_id,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl AuthMethodRevocationSpec {
+    /// Check every identifier against the rules of [`super::ids`]; the error names the field.
+    pub fn validate_ids(&self) -> Result<(), InvalidId> {
+        self.provider_ref.validate_ids()?;
+        if let Some(atlas) = &self.atlas {
+            validate_id("spec.atlas.groupId", IdKind::AtlasId, &atlas.group_id)?;
+        }
+        if let Some(infisical) = &self.infisical {
+            validate_id("spec.infisical.identityId", IdKind::Uuid, &infisical.identity_id)?;
+        }
+        Ok(())
+    }
+}
+
+impl TokenRevocationSpec {
+    /// Check every identifier against the rules of [`super::ids`]; the error names the field.
+    pub fn validate_ids(&self) -> Result<(), InvalidId> {
+        self.provider_ref.validate_ids()?;
+        if let Some(infisical) = &self.infisical {
+            let optional = [
+                ("spec.infisical.identityId", &infisical.identity_id),
+                ("spec.infisical.clientSecretId", &infisical.client_secret_id),
+            ];
+            for (field, value) in optional {
+                if let Some(value) = value {
+                    validate_id(field, IdKind::Uuid, value)?;
+                }
+            }
+            if let Some(secret) = &infisical.token_secret_ref {
+                secret.validate_ids("spec.infisical.tokenSecretRef")?;
+            }
+        }
+        if let Some(onezone) = &self.onezone {
+            for (field, value) in [
+                ("spec.onezone.userId", &onezone.user_id),
+                ("spec.onezone.tokenId", &onezone.token_id),
+            ] {
+                if let Some(value) = value {
+                    validate_id(field, IdKind::OnezoneId, value)?;
+                }
+            }
+        }
+        Ok(())
+    }
 }
