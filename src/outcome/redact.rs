@@ -14,7 +14,8 @@
 //!   Basic header is `base64(user:secret)`);
 //! - whatever the text shows, registered or not: the value after `Bearer` or `Basic`, JWT-shaped
 //!   values (`eyJ…` with two dots) and runs of at least [`OPAQUE_RUN`] characters of the base64/hex
-//!   alphabet that mix letters and digits (UUIDs excepted: they are ids).
+//!   alphabet that mix letters and digits (provider id shapes excepted: UUIDs and 32 lower-case hex
+//!   digits; URL paths are judged segment by segment).
 
 use std::fmt;
 use std::ops::Range;
@@ -266,7 +267,8 @@ fn jwt_values(text: &str, ranges: &mut Vec<Range<usize>>) {
 }
 
 /// Long runs of the base64/hex alphabet (padding `=` only at the end) that mix letters and digits,
-/// except UUIDs.
+/// except provider ids. A run with `/` but without `+` or padding reads as a URL path: its segments are
+/// judged one by one, so that a path with ids in it stays readable.
 fn opaque_runs(text: &str, ranges: &mut Vec<Range<usize>>) {
     let in_alphabet = |b: u8| b.is_ascii_alphanumeric() || b"+/_-".contains(&b);
     let bytes = text.as_bytes();
@@ -285,12 +287,31 @@ fn opaque_runs(text: &str, ranges: &mut Vec<Range<usize>>) {
             end += 1;
         }
         let run = &text[start..end];
-        let mixed = run.bytes().any(|b| b.is_ascii_digit()) && run.bytes().any(|b| b.is_ascii_alphabetic());
-        if run.len() >= OPAQUE_RUN && mixed && !is_uuid(run) {
-            ranges.push(start..end);
+        let path_like = run.contains('/') && !run.contains('+') && !run.ends_with('=');
+        if path_like {
+            let mut offset = start;
+            for segment in run.split('/') {
+                mask_if_opaque(segment, offset, ranges);
+                offset += segment.len() + 1;
+            }
+        } else {
+            mask_if_opaque(run, start, ranges);
         }
         i = end.max(i);
     }
+}
+
+fn mask_if_opaque(run: &str, start: usize, ranges: &mut Vec<Range<usize>>) {
+    let mixed = run.bytes().any(|b| b.is_ascii_digit()) && run.bytes().any(|b| b.is_ascii_alphabetic());
+    if run.len() >= OPAQUE_RUN && mixed && !is_id_shaped(run) {
+        ranges.push(start..start + run.len());
+    }
+}
+
+/// The id shapes of the providers, which provider text quotes: a UUID (Infisical) or exactly 32
+/// lower-case hex digits (Onezone). Registered secrets of these shapes are still masked.
+fn is_id_shaped(run: &str) -> bool {
+    is_uuid(run) || (run.len() == 32 && run.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
 }
 
 fn is_uuid(run: &str) -> bool {
@@ -433,6 +454,14 @@ mod tests {
                 "secret 5f4dcc3b5aa765d61d8327deb882cf99aa765d61 leaked",
                 "secret [redacted] leaked",
             ),
+            (
+                "key=Zm9vYmFyYmF6cXV4/cXV1eDEyMzQ1Njc4OTBhYmNk+ZGVm= end",
+                "key=[redacted] end",
+            ),
+            (
+                "/tokens/MDAxNWxvY2F0aW9uIG9uZXpvbmUKMDAzYmlkZW50aWZpZXIgOEhm/x",
+                "/tokens/[redacted]/x",
+            ),
         ];
         let redactor = Redactor::new();
         for (text, expected) in cases {
@@ -444,6 +473,8 @@ mod tests {
             "identity 8d5f6a1e-1c2b-4d3e-8f9a-0b1c2d3e4f5a not found",
             "group 32b6e34b3d91647abb20e7b9 has no X.509 configuration",
             "operation revokeJwksFromIdentityProvider-is-not-allowed-here",
+            "POST /api/atlas/v2/federationSettings/32b6e34b3d91647abb20e7b9/connectedOrgConfigs failed",
+            "/api/v3/onezone/users/9a8b7c6d5e4f30211203f4e5d6c7b8a9/tokens/temporary: not found",
         ];
         for text in kept {
             assert_eq!(redactor.redact(text, 1000).as_str(), text);
