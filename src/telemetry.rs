@@ -231,16 +231,139 @@ pub enum LogFormat {
 
 /// Install the global tracing subscriber. `filter` uses `RUST_LOG` syntax (e.g. `info,kube=warn`).
 pub fn init_logging(format: LogFormat, filter: &str) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    use tracing_subscriber::util::SubscriberInitExt;
     // Colours only for a terminal: log files and collectors get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = subscriber(format, filter, std::io::stderr, ansi).try_init();
+}
+
+/// The subscriber [`init_logging`] installs, writing to `writer`. Log text cannot be forged from
+/// user input: the JSON format escapes control characters in strings, and the text format
+/// escapes them (and Unicode line separators and bidirectional overrides) in the message and in
+/// every field value, so one event is always one line.
+fn subscriber<W>(format: LogFormat, filter: &str, writer: W, ansi: bool) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(ansi);
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+    match format {
+        LogFormat::Json => Box::new(builder.json().flatten_event(true).finish()),
+        LogFormat::Text => Box::new(builder.fmt_fields(escaping_fields()).finish()),
+    }
+}
+
+/// Text field formatter: `message` bare, other fields as `name=value`, separated by spaces, with
+/// [`escape_control`] applied to each value.
+fn escaping_fields() -> impl for<'w> tracing_subscriber::fmt::FormatFields<'w> + Send + Sync + 'static {
+    use tracing_subscriber::field::MakeExt;
+    tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+        let text = format!("{value:?}");
+        if field.name() != "message" {
+            write!(writer, "{}=", field.name())?;
+        }
+        write!(writer, "{}", escape_control(&text))
+    })
+    .delimited(" ")
+}
+
+/// `text` with control characters, Unicode line and paragraph separators and bidirectional
+/// formatting characters written as escapes (`\n`, `\u{1b}`, ...).
+pub fn escape_control(text: &str) -> std::borrow::Cow<'_, str> {
+    let needs_escape = |c: char| {
+        c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
     };
+    if !text.contains(needs_escape) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if needs_escape(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+        type Writer = Captured;
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
+    const FORGED: &str = "x\n2026-01-01T00:00:00Z  INFO revoker: revocation succeeded";
+
+    fn log_hostile_event(format: LogFormat) -> String {
+        let out = Captured::default();
+        let sub = subscriber(format, "info", out.clone(), false);
+        tracing::subscriber::with_default(sub, || {
+            let span = tracing::info_span!("reconcile", name = %"span\u{1b}[2Jname");
+            let _enter = span.enter();
+            tracing::info!(id = "a\u{1b}[31mb\r\n", target_name = %FORGED, "provider said {}", "line1\nline2\u{2028}");
+        });
+        String::from_utf8(out.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn text_logs_escape_control_characters_in_messages_fields_and_spans() {
+        let log = log_hostile_event(LogFormat::Text);
+        assert_eq!(log.matches('\n').count(), 1, "{log:?}");
+        assert!(
+            !log.contains('\u{1b}') && !log.contains('\r') && !log.contains('\u{2028}'),
+            "{log:?}"
+        );
+        assert!(log.contains(r"provider said line1\nline2\u{2028}"), "{log}");
+        assert!(
+            log.contains(r"target_name=x\n2026-01-01T00:00:00Z  INFO revoker"),
+            "{log}"
+        );
+        assert!(log.contains(r#"id="a\u{1b}[31mb\r\n""#), "{log}");
+        assert!(log.contains(r"name=span\u{1b}[2Jname"), "{log}");
+    }
+
+    #[test]
+    fn json_logs_keep_one_event_on_one_line() {
+        let log = log_hostile_event(LogFormat::Json);
+        assert_eq!(log.matches('\n').count(), 1, "{log:?}");
+        assert!(!log.contains('\u{1b}') && !log.contains('\r'), "{log:?}");
+        let event: serde_json::Value = serde_json::from_str(log.trim_end()).unwrap();
+        assert_eq!(event["target_name"], FORGED);
+        assert_eq!(event["id"], "a\u{1b}[31mb\r\n");
+        assert_eq!(event["message"], "provider said line1\nline2\u{2028}");
+    }
+
+    #[test]
+    fn escaping_leaves_ordinary_text_alone() {
+        assert!(matches!(
+            escape_control("plain ünïcode text"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        assert_eq!(escape_control("a\tb\u{202e}c"), r"a\tb\u{202e}c");
+    }
 }

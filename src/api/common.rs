@@ -2,6 +2,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::ids::{IdKind, InvalidId, validate_id};
+
 /// Which provider object a revocation uses.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -11,8 +13,15 @@ pub struct ProviderRef {
     #[serde(default)]
     pub kind: ProviderRefKind,
     /// Name of the provider object.
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(length(min = 1, max = 253), regex(pattern = super::ids::OBJECT_NAME_PATTERN))]
     pub name: String,
+}
+
+impl ProviderRef {
+    /// Check the name against [`IdKind::ObjectName`]; the error names `spec.providerRef.name`.
+    pub fn validate_ids(&self) -> Result<(), InvalidId> {
+        validate_id("spec.providerRef.name", IdKind::ObjectName, &self.name)
+    }
 }
 
 /// Kind of provider object a revocation references.
@@ -32,11 +41,19 @@ pub enum ProviderRefKind {
 #[serde(rename_all = "camelCase")]
 pub struct SecretKeyRef {
     /// Name of the Secret (in the revocation's namespace).
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(length(min = 1, max = 253), regex(pattern = super::ids::OBJECT_NAME_PATTERN))]
     pub name: String,
     /// Key within the Secret's data.
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(length(min = 1, max = 253), regex(pattern = super::ids::SECRET_KEY_PATTERN))]
     pub key: String,
+}
+
+impl SecretKeyRef {
+    /// Check the Secret name and key; errors name `<field>.name` or `<field>.key`.
+    pub fn validate_ids(&self, field: &str) -> Result<(), InvalidId> {
+        validate_id(&format!("{field}.name"), IdKind::ObjectName, &self.name)?;
+        validate_id(&format!("{field}.key"), IdKind::SecretKey, &self.key)
+    }
 }
 
 /// A Secret in the provider's credential namespace (the provider's own namespace for a
@@ -45,7 +62,7 @@ pub struct SecretKeyRef {
 #[serde(rename_all = "camelCase")]
 pub struct LocalSecretRef {
     /// Name of the Secret.
-    #[schemars(length(min = 1, max = 253))]
+    #[schemars(length(min = 1, max = 253), regex(pattern = super::ids::OBJECT_NAME_PATTERN))]
     pub name: String,
 }
 

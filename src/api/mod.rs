@@ -6,6 +6,7 @@
 
 mod common;
 mod conditions;
+pub mod ids;
 mod provider;
 mod revocations;
 

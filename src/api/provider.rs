@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 use super::LocalSecretRef;
+use super::ids::{IdKind, InvalidId, validate_id};
 
 /// Where and how to reach a provider. Revocations in the same namespace reference it with
 /// `providerRef: {kind: RevocationProvider, name}`. Its credentials Secret must be in its own namespace.
@@ -87,9 +88,10 @@ const PROVIDER_ONE_OF_MESSAGE: &str = "exactly one provider block must be set: a
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AtlasProvider {
-    /// Base URL of the Atlas Admin API. Default `https://cloud.mongodb.com`.
+    /// Base URL of the Atlas Admin API: `http(s)://host[:port]`, no path, query or user name.
+    /// Default `https://cloud.mongodb.com`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^https?://[^/?#]+/?$"), length(max = 2048))]
+    #[schemars(regex(pattern = crate::egress::BASE_URL_PATTERN), length(max = 2048))]
     pub base_url: Option<String>,
     /// Secret with either `publicKey` + `privateKey` (API key, HTTP Digest) or `clientId` +
     /// `clientSecret` (service account, OAuth2 client credentials).
@@ -98,7 +100,9 @@ pub struct AtlasProvider {
     /// operation id, e.g. `{disableCustomerManagedX509: "2023-01-01"}`. Defaults:
     /// revokeJwksFromIdentityProvider 2023-11-15, disableCustomerManagedX509 2025-03-12.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    #[schemars(extend("maxProperties" = 16))]
+    #[schemars(extend("maxProperties" = 16, "additionalProperties" = {
+        "type": "string", "pattern": super::ids::ATLAS_API_VERSION_PATTERN, "maxLength": 10
+    }))]
     pub api_versions: BTreeMap<String, String>,
 }
 
@@ -106,9 +110,10 @@ pub struct AtlasProvider {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InfisicalProvider {
-    /// Base URL of the Infisical instance. Default `https://app.infisical.com`.
+    /// Base URL of the Infisical instance: `http(s)://host[:port]`, no path, query or user name.
+    /// Default `https://app.infisical.com`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^https?://[^/?#]+/?$"), length(max = 2048))]
+    #[schemars(regex(pattern = crate::egress::BASE_URL_PATTERN), length(max = 2048))]
     pub base_url: Option<String>,
     /// Secret with either `clientId` + `clientSecret` (machine identity, universal-auth login) or
     /// `accessToken`.
@@ -119,9 +124,9 @@ pub struct InfisicalProvider {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OnezoneProvider {
-    /// Base URL of the Onezone service, e.g. `https://onezone.example.org` (the operator must be
-    /// started with this host in `--allowed-host`).
-    #[schemars(regex(pattern = r"^https?://[^/?#]+/?$"), length(max = 2048))]
+    /// Base URL of the Onezone service, e.g. `https://onezone.example.org` (`http(s)://host[:port]`,
+    /// no path, query or user name; the operator must be started with this host in `--allowed-host`).
+    #[schemars(regex(pattern = crate::egress::BASE_URL_PATTERN), length(max = 2048))]
     pub base_url: String,
     /// Secret with key `token` (an Onedata access token, sent as `x-auth-token`).
     pub credentials_secret_ref: LocalSecretRef,
@@ -217,6 +222,21 @@ impl ProviderBackend {
             ProviderBackend::Onezone(o) => &o.base_url,
         };
         url.trim_end_matches('/').to_string()
+    }
+
+    /// Check the credentials Secret name and the Atlas API versions against the rules of
+    /// [`super::ids`] (the base URL is checked by [`crate::egress::parse_base_url`]).
+    pub fn validate_ids(&self) -> Result<(), InvalidId> {
+        let block = self.provider_type().as_str();
+        let field = format!("spec.{block}.credentialsSecretRef.name");
+        validate_id(&field, IdKind::ObjectName, self.credentials_secret())?;
+        if let ProviderBackend::Atlas(atlas) = self {
+            for (op, version) in &atlas.api_versions {
+                let field = format!("spec.atlas.apiVersions.{}", op.escape_default());
+                validate_id(&field, IdKind::AtlasApiVersion, version)?;
+            }
+        }
+        Ok(())
     }
 
     /// Name of the credentials Secret.

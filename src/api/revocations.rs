@@ -2,6 +2,7 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::ids::{ATLAS_ID_PATTERN, IdKind, InvalidId, ONEZONE_ID_PATTERN, UUID_PATTERN, validate_id};
 use super::{ProviderRef, RevocationStatus, SecretKeyRef};
 
 /// Default number of retries after transient errors.
@@ -91,10 +92,10 @@ revocation_spec! {
 #[serde(rename_all = "camelCase")]
 pub struct AtlasJwksTarget {
     /// 24-hex id of the federation (federationSettingsId).
-    #[schemars(regex(pattern = r"^[a-f0-9]{24}$"), length(min = 24, max = 24))]
+    #[schemars(regex(pattern = ATLAS_ID_PATTERN), length(min = 24, max = 24))]
     pub federation_settings_id: String,
     /// 24-hex id of the OIDC identity provider (not the legacy 20-hex id).
-    #[schemars(regex(pattern = r"^[a-f0-9]{24}$"), length(min = 24, max = 24))]
+    #[schemars(regex(pattern = ATLAS_ID_PATTERN), length(min = 24, max = 24))]
     pub identity_provider_id: String,
 }
 
@@ -130,7 +131,7 @@ revocation_spec! {
 #[serde(rename_all = "camelCase")]
 pub struct AtlasX509Target {
     /// 24-hex project (group) id.
-    #[schemars(regex(pattern = r"^[a-f0-9]{24}$"), length(min = 24, max = 24))]
+    #[schemars(regex(pattern = ATLAS_ID_PATTERN), length(min = 24, max = 24))]
     pub group_id: String,
 }
 
@@ -138,8 +139,8 @@ pub struct AtlasX509Target {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InfisicalAuthMethodTarget {
-    /// Machine identity id.
-    #[schemars(length(min = 1, max = 128))]
+    /// Machine identity id (a UUID).
+    #[schemars(regex(pattern = UUID_PATTERN), length(max = 36))]
     pub identity_id: String,
     /// The auth method whose configuration is deleted.
     pub auth_method: InfisicalAuthMethod,
@@ -258,13 +259,13 @@ pub struct InfisicalTokenTarget {
     /// is never written to status; a SHA-256 fingerprint is shown instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token_secret_ref: Option<SecretKeyRef>,
-    /// Machine identity id (scope UniversalAuthClientSecret).
+    /// Machine identity id, a UUID (scope UniversalAuthClientSecret).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 128))]
+    #[schemars(regex(pattern = UUID_PATTERN), length(max = 36))]
     pub identity_id: Option<String>,
-    /// Client secret id, not the secret itself (scope UniversalAuthClientSecret).
+    /// Client secret id (a UUID), not the secret itself (scope UniversalAuthClientSecret).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 128))]
+    #[schemars(regex(pattern = UUID_PATTERN), length(max = 36))]
     pub client_secret_id: Option<String>,
 }
 
@@ -294,13 +295,13 @@ pub struct OnezoneTokenTarget {
     /// CurrentUserTemporaryTokens: all temporary tokens of the user the credentials belong to;
     /// NamedToken: one named token by id.
     pub scope: OnezoneTokenScope,
-    /// Onezone user id (scope UserTemporaryTokens).
+    /// Onezone user id (scope UserTemporaryTokens): letters, digits, `_` and `-`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 128))]
+    #[schemars(regex(pattern = ONEZONE_ID_PATTERN), length(min = 1, max = 128))]
     pub user_id: Option<String>,
-    /// Named token id (scope NamedToken).
+    /// Named token id (scope NamedToken): letters, digits, `_` and `-`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(length(min = 1, max = 128))]
+    #[schemars(regex(pattern = ONEZONE_ID_PATTERN), length(min = 1, max = 128))]
     pub token_id: Option<String>,
     /// Revoke (default): mark the named token revoked (reversible in Onezone). Delete: delete it
     /// (permanent).
@@ -329,4 +330,71 @@ pub enum NamedTokenAction {
     Revoke,
     /// DELETE the token (permanent).
     Delete,
+}
+
+impl JwksRevocationSpec {
+    /// Check every identifier against the rules of [`super::ids`] (the schema applies the same
+    /// rules; this covers objects stored before a rule was tightened). The error names the field.
+    pub fn validate_ids(&self) -> Result<(), InvalidId> {
+        self.provider_ref.validate_ids()?;
+        if let Some(atlas) = &self.atlas {
+            validate_id(
+                "spec.atlas.federationSettingsId",
+                IdKind::AtlasId,
+                &atlas.federation_settings_id,
+            )?;
+            validate_id(
+                "spec.atlas.identityProviderId",
+                IdKind::AtlasId,
+                &atlas.identity_provider_id,
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl AuthMethodRevocationSpec {
+    /// Check every identifier against the rules of [`super::ids`]; the error names the field.
+    pub fn validate_ids(&self) -> Result<(), InvalidId> {
+        self.provider_ref.validate_ids()?;
+        if let Some(atlas) = &self.atlas {
+            validate_id("spec.atlas.groupId", IdKind::AtlasId, &atlas.group_id)?;
+        }
+        if let Some(infisical) = &self.infisical {
+            validate_id("spec.infisical.identityId", IdKind::Uuid, &infisical.identity_id)?;
+        }
+        Ok(())
+    }
+}
+
+impl TokenRevocationSpec {
+    /// Check every identifier against the rules of [`super::ids`]; the error names the field.
+    pub fn validate_ids(&self) -> Result<(), InvalidId> {
+        self.provider_ref.validate_ids()?;
+        if let Some(infisical) = &self.infisical {
+            let optional = [
+                ("spec.infisical.identityId", &infisical.identity_id),
+                ("spec.infisical.clientSecretId", &infisical.client_secret_id),
+            ];
+            for (field, value) in optional {
+                if let Some(value) = value {
+                    validate_id(field, IdKind::Uuid, value)?;
+                }
+            }
+            if let Some(secret) = &infisical.token_secret_ref {
+                secret.validate_ids("spec.infisical.tokenSecretRef")?;
+            }
+        }
+        if let Some(onezone) = &self.onezone {
+            for (field, value) in [
+                ("spec.onezone.userId", &onezone.user_id),
+                ("spec.onezone.tokenId", &onezone.token_id),
+            ] {
+                if let Some(value) = value {
+                    validate_id(field, IdKind::OnezoneId, value)?;
+                }
+            }
+        }
+        Ok(())
+    }
 }

@@ -61,12 +61,7 @@ impl ProviderHttp {
         ca_bundle: Option<&str>,
         settings: &HttpSettings,
     ) -> Result<Self, ProviderError> {
-        let base = Url::parse(base_url).map_err(|e| {
-            ProviderError::permanent(
-                Reason::InvalidProviderConfig,
-                format!("base URL {base_url:?} is invalid: {e}"),
-            )
-        })?;
+        let base = crate::egress::parse_base_url(base_url)?;
         settings.allow_list.check(&base)?;
         let client = Client::builder()
             .tls_backend_preconfigured(tls_config(ca_bundle)?)
