@@ -2,8 +2,9 @@
 //! parsed in its own folder (`providers::<name>::credentials`); this module holds what they share.
 //!
 //! Values are held as [`SecretString`]: their `Debug` output is redacted, and nothing here puts a
-//! value into an error message. Errors name the Secret and the keys, never the contents. Values are
-//! trimmed of surrounding whitespace (a trailing newline from `--from-file` is dropped).
+//! value into an error message. Errors name the Secret and the keys, never the contents. One trailing
+//! newline (`--from-file` adds one) is dropped; any other whitespace or control character is refused
+//! with a message naming the key, since no provider credential contains one.
 
 use std::collections::BTreeMap;
 
@@ -37,15 +38,16 @@ pub struct SecretData<'a> {
 }
 
 impl SecretData<'_> {
-    /// The trimmed text of `key`; `None` when the key is missing or blank.
+    /// The text of `key` (one trailing newline dropped); `None` when the key is missing or empty.
     pub fn get(&self, key: &str) -> Result<Option<String>, ProviderError> {
         let Some(bytes) = self.data.get(key) else {
             return Ok(None);
         };
-        let text = std::str::from_utf8(&bytes.0)
-            .map_err(|_| unusable(format!("key {key:?} of {} is not UTF-8 text", self.at)))?
-            .trim();
-        Ok((!text.is_empty()).then(|| text.to_string()))
+        match checked_text(&bytes.0, key, self.at) {
+            Ok(text) => Ok(Some(text.to_string())),
+            Err(Unusable::Empty) => Ok(None),
+            Err(Unusable::Refused(err)) => Err(err),
+        }
     }
 
     /// Two keys that belong together (an id and its secret): both, neither, or an error.
@@ -79,12 +81,28 @@ pub fn secret_value(
     let bytes = data
         .get(key)
         .ok_or_else(|| unusable(format!("{at} has no key {key:?}")))?;
-    let text = std::str::from_utf8(&bytes.0).map_err(|_| unusable(format!("key {key:?} of {at} is not UTF-8 text")))?;
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(unusable(format!("key {key:?} of {at} is empty")));
+    match checked_text(&bytes.0, key, at) {
+        Ok(text) => Ok(SecretString::from(text.to_string())),
+        Err(Unusable::Empty) => Err(unusable(format!("key {key:?} of {at} is empty"))),
+        Err(Unusable::Refused(err)) => Err(err),
     }
-    Ok(SecretString::from(text.to_string()))
+}
+
+enum Unusable {
+    Empty,
+    Refused(ProviderError),
+}
+
+/// UTF-8, one trailing newline dropped, no other whitespace or control character (the rule of
+/// `api::ids::secret_value`).
+fn checked_text<'a>(bytes: &'a [u8], key: &str, at: SecretLocation<'_>) -> Result<&'a str, Unusable> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| Unusable::Refused(unusable(format!("key {key:?} of {at} is not UTF-8 text"))))?;
+    let field = format!("key {key:?} of {at}");
+    crate::api::ids::secret_value(&field, text).map_err(|e| match e {
+        crate::api::ids::InvalidSecretValue::Empty(_) => Unusable::Empty,
+        other => Unusable::Refused(unusable(other.to_string())),
+    })
 }
 
 /// Secret data for tests: `pairs` as a Secret's `data`.

@@ -197,7 +197,8 @@ const PROVIDERS: [&str; 3] = ["atlas", "infisical", "onezone"];
 const RESULTS: [&str; 4] = ["succeeded", "already_revoked", "dry_run", "failed"];
 const RECONCILE_ERRORS: [&str; 4] = ["conflict", "api", "client", "missing_namespace"];
 /// Reasons a revocation can fail with.
-const FAILURE_REASONS: [Reason; 10] = [
+const FAILURE_REASONS: [Reason; 11] = [
+    Reason::InvalidSpec,
     Reason::Unauthorized,
     Reason::Forbidden,
     Reason::TargetNotFound,

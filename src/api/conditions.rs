@@ -152,6 +152,8 @@ reasons! {
     HostNotAllowed,
     /// The credentials Secret or a key in it is missing or unusable.
     CredentialsUnavailable,
+    /// The revocation's spec holds a value no provider request may be built from.
+    InvalidSpec,
     /// The provider's configuration is unusable (bad URL, bad CA bundle).
     InvalidProviderConfig,
     /// The referenced provider object does not exist (yet).

@@ -256,6 +256,9 @@ impl ProviderRegistry {
         &self,
         source: ProviderSource<'_>,
     ) -> Result<(ClientVersion, ResolvedProvider), ProviderError> {
+        source.config.backend.validate_ids().map_err(|invalid| {
+            ProviderError::permanent(Reason::InvalidProviderConfig, format!("{invalid}; no request was sent"))
+        })?;
         let provider_type = source.config.backend.provider_type();
         let secret_name = source.config.backend.credentials_secret().to_string();
         let at = SecretLocation {

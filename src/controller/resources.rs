@@ -5,6 +5,7 @@ use kube::Resource;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::api::ids::InvalidId;
 use crate::api::{
     AuthMethodRevocation, InfisicalTokenScope, JwksRevocation, NamedTokenAction, OnezoneTokenScope, ProviderRef,
     ProviderType, RevocationStatus, SecretKeyRef, TokenRevocation,
@@ -86,6 +87,9 @@ pub trait Revocation:
     fn set_revocation_status(&mut self, status: RevocationStatus);
     /// The operation, or why the spec cannot be executed (the schema rejects most such specs).
     fn plan(&self) -> Result<Planned, String>;
+    /// Every identifier of the spec against its provider's alphabet (the schema's rules, again:
+    /// an object stored before a stricter schema, or written around it, must not reach a provider).
+    fn validate_ids(&self) -> Result<(), InvalidId>;
 }
 
 macro_rules! lifecycle_of {
@@ -107,6 +111,9 @@ macro_rules! status_accessors {
         }
         fn set_revocation_status(&mut self, status: RevocationStatus) {
             self.status = Some(status);
+        }
+        fn validate_ids(&self) -> Result<(), InvalidId> {
+            self.spec.validate_ids()
         }
     };
 }

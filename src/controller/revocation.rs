@@ -108,10 +108,14 @@ impl<K: Revocation> Reconciliation<K> {
         if self.status.phase.is_finished() {
             return self.expire_if_due().await;
         }
+        if let Err(invalid) = self.obj.validate_ids() {
+            let err = ProviderError::permanent(Reason::InvalidSpec, format!("{invalid}; no request was sent"));
+            return self.fail(err.reason, &err).await;
+        }
         let planned = match self.obj.plan() {
             Ok(planned) => planned,
             Err(why) => {
-                let err = ProviderError::permanent(Reason::InvalidProviderConfig, why);
+                let err = ProviderError::permanent(Reason::InvalidSpec, why);
                 return self.fail(err.reason, &err).await;
             }
         };

@@ -988,3 +988,28 @@ async fn a_provider_checked_for_an_older_generation_holds_the_revocation() {
     result.expect("reconcile");
     assert_eq!(fake.revokes(), 0);
 }
+
+#[tokio::test]
+async fn an_id_the_schema_would_refuse_fails_before_any_lookup_or_call() {
+    let fake = FakeProvider::atlas(vec![]);
+    let (ctx, mut v) = setup::<JwksRevocation>(&fake);
+    let mut rev = Rev::jwks();
+    rev.0["spec"]["atlas"]["identityProviderId"] = json!("../../orgs");
+    let (result, _) = reconcile(rev.build::<JwksRevocation>(), ctx, async move {
+        // The first request is the final status write: no provider object, no Secret read.
+        let status = v.put_status().await;
+        assert_eq!(status["phase"], "Failed");
+        assert_condition(&status, "Failed", "True", "InvalidSpec");
+        let message = status["message"].as_str().unwrap();
+        assert!(
+            message.contains("spec.atlas.identityProviderId"),
+            "names the field: {message}"
+        );
+        v.event("Warning", "InvalidSpec").await;
+        v.assert_idle().await;
+        v
+    })
+    .await;
+    result.expect("reconcile");
+    assert_eq!((fake.revokes(), fake.dry_runs()), (0, 0));
+}

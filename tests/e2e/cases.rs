@@ -30,6 +30,9 @@ pub const ALL: &[(&str, TestFn)] = &[
     case!(crash_mid_run_repeats_at_most_once_and_never_after_success),
     case!(leader_election_lets_one_replica_act_and_hands_over),
     case!(a_broken_provider_holds_revocations_until_fixed),
+    ("hostile_manifests_are_rejected_and_call_nothing", |env| {
+        Box::pin(crate::hostile::hostile_manifests_are_rejected_and_call_nothing(env))
+    }),
 ];
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -43,7 +46,7 @@ const OZ_USER_PATH: &str = "/api/v3/onezone/users/9a8b7c6d5e4f30211203f4e5d6c7b8
 const OZ_SELF_PATH: &str = "/api/v3/onezone/user/tokens/temporary";
 const OZ_NAMED_PATH: &str = "/api/v3/onezone/tokens/named/2b5d0dd5aa6443a69277b5ce0544fec2";
 
-fn ensure(cond: bool, msg: impl Into<String>) -> Result<()> {
+pub(crate) fn ensure(cond: bool, msg: impl Into<String>) -> Result<()> {
     if cond { Ok(()) } else { Err(msg.into()) }
 }
 
@@ -57,7 +60,7 @@ fn providers(env: &Env) -> Result<String> {
 }
 
 /// A namespace with the example providers and Secrets.
-fn namespace_with_providers(env: &Env, name: &str) -> Result<String> {
+pub(crate) fn namespace_with_providers(env: &Env, name: &str) -> Result<String> {
     let ns = env.namespace(name)?;
     env.apply(&ns, &providers(env)?)?;
     Ok(ns)
@@ -76,7 +79,7 @@ fn condition<'a>(obj: &'a Value, type_: &str) -> Option<&'a Value> {
         .find(|c| c["type"] == type_)
 }
 
-fn reason(obj: &Value) -> String {
+pub(crate) fn reason(obj: &Value) -> String {
     condition(obj, "Succeeded")
         .and_then(|c| c["reason"].as_str())
         .unwrap_or_default()

@@ -10,6 +10,7 @@
 
 mod cases;
 mod env;
+mod hostile;
 mod sim;
 
 use std::path::PathBuf;
