@@ -115,6 +115,16 @@ impl Redactor {
         copy
     }
 
+    /// A provider's request id or error code, kept only when it is one short token of
+    /// `[A-Za-z0-9._:-]` (at most `max` characters) after redaction: anything else — a value that
+    /// echoed a secret, carried markup, spaces or control characters — is dropped, not shown.
+    pub fn identifier(&self, raw: &str, max: usize) -> Option<Redacted> {
+        let redacted = self.redact(raw.trim(), usize::MAX);
+        let text = redacted.as_str();
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
+        (!text.is_empty() && text.chars().count() <= max && text.chars().all(allowed)).then_some(redacted)
+    }
+
     /// Scrub every known secret and every credential-shaped value from `text` and cut it to `max`
     /// characters.
     pub fn redact(&self, text: &str, max: usize) -> Redacted {
@@ -523,6 +533,26 @@ mod tests {
             let out = pair.redact(&format!("Authorization: Basic {header}"), usize::MAX);
             prop_assert!(!out.as_str().contains(&header));
             prop_assert!(!out.as_str().contains(&base64_core(&STANDARD, secret.as_bytes(), (user.len() + 1) % 3)));
+        }
+    }
+
+    #[test]
+    fn identifiers_are_short_tokens_or_nothing() {
+        let redactor = Redactor::with(&[&SecretString::from("s3cr3t-value-42")]);
+        assert_eq!(
+            redactor.identifier("req-0a1b:2c.3_d", 100).map(Redacted::into_string),
+            Some("req-0a1b:2c.3_d".to_string())
+        );
+        for hostile in [
+            "s3cr3t-value-42",
+            "a b",
+            "x\ny",
+            "<b>",
+            "",
+            &"a".repeat(101),
+            "Bearer abc",
+        ] {
+            assert_eq!(redactor.identifier(hostile, 100), None, "{hostile:?}");
         }
     }
 }
