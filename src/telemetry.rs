@@ -197,8 +197,9 @@ const PROVIDERS: [&str; 3] = ["atlas", "infisical", "onezone"];
 const RESULTS: [&str; 4] = ["succeeded", "already_revoked", "dry_run", "failed"];
 const RECONCILE_ERRORS: [&str; 4] = ["conflict", "api", "client", "missing_namespace"];
 /// Reasons a revocation can fail with.
-const FAILURE_REASONS: [Reason; 11] = [
+const FAILURE_REASONS: [Reason; 12] = [
     Reason::InvalidSpec,
+    Reason::TargetChanged,
     Reason::Unauthorized,
     Reason::Forbidden,
     Reason::TargetNotFound,

@@ -46,6 +46,13 @@ pub struct SecretKeyRef {
     /// Key within the Secret's data.
     #[schemars(length(min = 1, max = 253), regex(pattern = super::ids::SECRET_KEY_PATTERN))]
     pub key: String,
+    /// Optional pin: `sha256:` and the 64 lower-case hex digits of the SHA-256 of the value meant
+    /// (`printf %s "$TOKEN" | sha256sum`). Only a value with this fingerprint is revoked; anything
+    /// else fails with reason TargetChanged and nothing is revoked. Without it, the fingerprint of
+    /// the value found when the revocation is first seen is pinned (status.targetFingerprint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^sha256:[a-f0-9]{64}$"))]
+    pub expected_fingerprint: Option<String>,
 }
 
 impl SecretKeyRef {
@@ -158,4 +165,9 @@ pub struct RevocationStatus {
     /// What the provider answered to the last call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provider_result: Option<ProviderResult>,
+    /// For a target read from a Secret: `sha256:` + the SHA-256 (hex) of the value found when the
+    /// revocation was first seen (or spec's expectedFingerprint). Only that value is ever revoked;
+    /// the value itself is never stored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_fingerprint: Option<String>,
 }

@@ -152,6 +152,9 @@ reasons! {
     HostNotAllowed,
     /// The credentials Secret or a key in it is missing or unusable.
     CredentialsUnavailable,
+    /// The Secret that names the target now holds another value than the one meant (pinned when
+    /// the revocation was first seen, or by expectedFingerprint): nothing was revoked.
+    TargetChanged,
     /// The revocation's spec holds a value no provider request may be built from.
     InvalidSpec,
     /// The provider's configuration is unusable (bad URL, bad CA bundle).

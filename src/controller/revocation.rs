@@ -18,9 +18,9 @@ use super::registry::{Unresolved, Wake};
 use super::resources::{Planned, Revocation};
 use super::status::{self, Stamp, retries_left};
 use super::{Context, Error, backoff};
-use crate::api::{Phase, ProviderType, Reason, RevocationStatus};
+use crate::api::{Phase, ProviderType, Reason, RevocationStatus, SecretKeyRef};
 use crate::credentials::{self, SecretLocation};
-use crate::outcome::{AttemptContext, ErrorClass, Outcome, ProviderError};
+use crate::outcome::{AttemptContext, ErrorClass, Outcome, ProviderError, full_fingerprint};
 use crate::providers::{Operation, Provider};
 use crate::telemetry::{KindLabels, METRICS, ReasonLabels, RevocationLabels};
 
@@ -84,6 +84,8 @@ struct Reconciliation<K: Revocation> {
     operation: &'static str,
     /// What is revoked, in words, from the spec (shown from the first status write on).
     target: Option<String>,
+    /// Fingerprint of a Secret-held target, pinned at first sight (written with the next status).
+    pinned: Option<String>,
     /// The provider has been called in this reconcile: results are written until they land.
     called: bool,
 }
@@ -100,6 +102,7 @@ impl<K: Revocation> Reconciliation<K> {
             provider: None,
             operation: "-",
             target: None,
+            pinned: None,
             called: false,
         }
     }
@@ -122,6 +125,7 @@ impl<K: Revocation> Reconciliation<K> {
         self.provider = Some(planned.provider_type());
         self.target = Some(planned.target());
         if self.obj.lifecycle().suspend && self.status.attempts == 0 {
+            self.pin_at_first_sight(&planned).await;
             let waiting = Transition::Waiting {
                 reason: Reason::Suspended,
                 message: SUSPENDED_MESSAGE,
@@ -132,9 +136,14 @@ impl<K: Revocation> Reconciliation<K> {
         if let Some(wait) = self.retry_not_yet_due() {
             return Ok(Action::requeue(wait));
         }
-        match self.prepare(planned).await {
+        match self.prepare(planned.clone()).await {
             Ok((client, op)) => self.execute(client.as_ref(), op).await,
-            Err(err) => self.not_called(err).await,
+            Err(err) => {
+                if err.error.class == ErrorClass::Waiting {
+                    self.pin_at_first_sight(&planned).await;
+                }
+                self.not_called(err).await
+            }
         }
     }
 
@@ -145,7 +154,7 @@ impl<K: Revocation> Reconciliation<K> {
     }
 
     /// Resolve the provider and the operation (reading a secret target if there is one).
-    async fn prepare(&self, planned: Planned) -> Result<(Arc<dyn Provider>, Operation), Unresolved> {
+    async fn prepare(&mut self, planned: Planned) -> Result<(Arc<dyn Provider>, Operation), Unresolved> {
         let provider_ref = self.obj.lifecycle().provider_ref;
         let resolved = self.ctx.registry.resolve(provider_ref, &self.namespace).await?;
         if resolved.provider_type != planned.provider_type() {
@@ -172,10 +181,58 @@ impl<K: Revocation> Reconciliation<K> {
                         error,
                         wake: Wake::Recheck,
                     })?;
+                self.check_pin(&secret, &token).map_err(Unresolved::from)?;
+                self.pinned = self.pinned.take().or_else(|| Some(full_fingerprint(&token)));
                 Operation::InfisicalRevokeToken { token, token_auth }
             }
         };
         Ok((resolved.client, op))
+    }
+
+    /// The fingerprint this revocation is pinned to: spec's expectedFingerprint, the one recorded
+    /// in status, or the one found at first sight in this reconcile.
+    fn pin(&self, secret: &SecretKeyRef) -> Option<String> {
+        secret
+            .expected_fingerprint
+            .clone()
+            .or_else(|| self.status.target_fingerprint.clone())
+            .or_else(|| self.pinned.clone())
+    }
+
+    /// Pin the target of a revocation that has to wait (suspended, provider not Ready, ...) at
+    /// first sight, so that a rotation of the Secret meanwhile can never make it revoke the new
+    /// value (one that proceeds pins when it reads the value to call the provider). A Secret that
+    /// cannot be read yet is pinned when it can.
+    async fn pin_at_first_sight(&mut self, planned: &Planned) {
+        let Planned::InfisicalTokenFromSecret { secret, .. } = planned else {
+            return;
+        };
+        if let Some(pin) = self.pin(secret) {
+            self.pinned = Some(pin);
+            return;
+        }
+        if let Ok(token) = self.read_token(&secret.name, &secret.key).await {
+            self.pinned = Some(full_fingerprint(&token));
+        }
+    }
+
+    /// The value about to be revoked is the one meant.
+    fn check_pin(&self, secret: &SecretKeyRef, token: &secrecy::SecretString) -> Result<(), ProviderError> {
+        let found = full_fingerprint(token);
+        match self.pin(secret) {
+            Some(pin) if pin != found => Err(ProviderError::permanent(
+                Reason::TargetChanged,
+                format!(
+                    "Secret {}/{} key {} now holds another value ({}…) than the one this revocation means ({}…); nothing was revoked; create a new revocation to revoke the new value",
+                    self.namespace,
+                    secret.name,
+                    secret.key,
+                    &found[..19],
+                    &pin[..pin.len().min(19)],
+                ),
+            )),
+            _ => Ok(()),
+        }
     }
 
     async fn read_token(&self, name: &str, key: &str) -> Result<secrecy::SecretString, ProviderError> {
@@ -301,6 +358,12 @@ impl<K: Revocation> Reconciliation<K> {
     }
 
     fn next_status(&self, change: &Transition<'_>) -> RevocationStatus {
+        let mut next = self.next_status_of(change);
+        next.target_fingerprint = next.target_fingerprint.or_else(|| self.pinned.clone());
+        next
+    }
+
+    fn next_status_of(&self, change: &Transition<'_>) -> RevocationStatus {
         let current = &self.status;
         let stamp = Stamp {
             generation: self.obj.meta().generation,

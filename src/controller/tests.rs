@@ -25,6 +25,7 @@ use super::resources::Revocation;
 use super::revocation::{self, WAIT_RECHECK};
 use super::{Context, Error, ProviderRegistry};
 use crate::api::{JwksRevocation, ProviderType, TokenRevocation};
+use crate::outcome::full_fingerprint;
 use crate::providers::http::HttpSettings;
 use crate::providers::{AttemptContext, Operation, Outcome, OutcomeKind, Provider, ProviderError, Reason, fingerprint};
 
@@ -893,6 +894,12 @@ async fn a_token_read_from_a_secret_reaches_the_provider_but_never_status_or_eve
         let attempt = v.put_status().await;
         let shown = format!("access token {}", fingerprint(&SecretString::from(SECRET_VALUE)));
         assert_eq!(attempt["target"], json!(shown), "status shows a fingerprint");
+        let pinned = full_fingerprint(&SecretString::from(SECRET_VALUE));
+        assert_eq!(
+            attempt["targetFingerprint"],
+            json!(pinned),
+            "the attempt pins the value it revokes"
+        );
         v.event("Normal", "Attempting").await;
         let status = v.put_status().await;
         assert_condition(&status, "Succeeded", "True", "Revoked");
@@ -1012,4 +1019,103 @@ async fn an_id_the_schema_would_refuse_fails_before_any_lookup_or_call() {
     .await;
     result.expect("reconcile");
     assert_eq!((fake.revokes(), fake.dry_runs()), (0, 0));
+}
+
+fn token_revocation(extra: Value) -> Rev {
+    let mut spec = json!({
+        "providerRef": {"name": "infisical"},
+        "backoffLimit": 6,
+        "infisical": {"scope": "AccessToken", "tokenSecretRef": {"name": "leaked", "key": "token"}},
+    });
+    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), extra.as_object()) {
+        spec.extend(extra.clone());
+    }
+    Rev::new("TokenRevocation", spec)
+}
+
+#[tokio::test]
+async fn a_suspended_token_revocation_pins_the_value_it_first_saw() {
+    let fake = FakeProvider::new(ProviderType::Infisical, vec![]);
+    let (ctx, mut v) = setup::<TokenRevocation>(&fake);
+    let obj = token_revocation(json!({"suspend": true})).build::<TokenRevocation>();
+    let (result, v) = reconcile(obj, ctx, async move {
+        v.get_secret(secret("leaked", &[("token", SECRET_VALUE)])).await;
+        let status = v.put_status().await;
+        assert_condition(&status, "Succeeded", "Unknown", "Suspended");
+        assert_eq!(
+            status["targetFingerprint"],
+            json!(full_fingerprint(&SecretString::from(SECRET_VALUE)))
+        );
+        v.event("Normal", "Suspended").await;
+        v.assert_idle().await;
+        v
+    })
+    .await;
+    result.expect("reconcile");
+    v.assert_no_secret_leaked();
+}
+
+#[tokio::test]
+async fn a_rotated_token_secret_is_never_revoked_in_place_of_the_pinned_value() {
+    let fake = FakeProvider::new(ProviderType::Infisical, vec![]);
+    let (ctx, mut v) = setup::<TokenRevocation>(&fake);
+    let old = full_fingerprint(&SecretString::from("the-old-token-value"));
+    let obj = token_revocation(json!({}))
+        .status(json!({"phase": "Pending", "attempts": 0, "targetFingerprint": old}))
+        .build::<TokenRevocation>();
+    let (result, v) = reconcile(obj, ctx, async move {
+        v.get_provider(provider("infisical", "infisical", "infisical-creds"))
+            .await;
+        v.get_secret(secret(
+            "infisical-creds",
+            &[("clientId", "id-1"), ("clientSecret", "client-secret-1")],
+        ))
+        .await;
+        // The rotation wrote a new token into the Secret meanwhile.
+        v.get_secret(secret("leaked", &[("token", SECRET_VALUE)])).await;
+        let status = v.put_status().await;
+        assert_eq!(status["phase"], "Failed");
+        assert_eq!(status["attempts"], 0, "no attempt was made");
+        assert_condition(&status, "Failed", "True", "TargetChanged");
+        let message = status["message"].as_str().unwrap();
+        assert!(
+            message.contains("nothing was revoked") && message.contains("leaked"),
+            "{message}"
+        );
+        v.event("Warning", "TargetChanged").await;
+        v.assert_idle().await;
+        v
+    })
+    .await;
+    result.expect("reconcile");
+    assert_eq!(fake.revokes(), 0, "the new token was not revoked");
+    v.assert_no_secret_leaked();
+}
+
+#[tokio::test]
+async fn an_expected_fingerprint_pins_the_value_before_it_is_ever_read() {
+    let fake = FakeProvider::new(ProviderType::Infisical, vec![]);
+    let (ctx, mut v) = setup::<TokenRevocation>(&fake);
+    let meant = full_fingerprint(&SecretString::from("the-value-the-pipeline-meant"));
+    let obj = token_revocation(json!({
+        "infisical": {"scope": "AccessToken", "tokenSecretRef": {"name": "leaked", "key": "token", "expectedFingerprint": meant}},
+    }))
+    .build::<TokenRevocation>();
+    let (result, _) = reconcile(obj, ctx, async move {
+        v.get_provider(provider("infisical", "infisical", "infisical-creds"))
+            .await;
+        v.get_secret(secret(
+            "infisical-creds",
+            &[("clientId", "id-1"), ("clientSecret", "client-secret-1")],
+        ))
+        .await;
+        v.get_secret(secret("leaked", &[("token", SECRET_VALUE)])).await;
+        let status = v.put_status().await;
+        assert_condition(&status, "Failed", "True", "TargetChanged");
+        v.event("Warning", "TargetChanged").await;
+        v
+    })
+    .await;
+    result.expect("reconcile");
+    assert_eq!(fake.revokes(), 0);
 }

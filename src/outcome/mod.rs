@@ -7,7 +7,7 @@ pub mod redact;
 use std::time::Duration;
 
 pub use crate::api::Reason;
-pub use redact::{Redacted, Redactor, fingerprint};
+pub use redact::{Redacted, Redactor, fingerprint, full_fingerprint};
 
 /// Whether retrying can help.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

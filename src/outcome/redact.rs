@@ -361,6 +361,14 @@ pub fn clip(text: &str, max: usize) -> String {
     }
 }
 
+/// The whole SHA-256 of a secret value, `sha256:` and 64 hex digits: what status pins a target to.
+pub fn full_fingerprint(secret: &SecretString) -> String {
+    format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(secret.expose_secret().as_bytes()))
+    )
+}
+
 /// A short, non-reversible fingerprint of a secret value: `sha256:` and the first 12 hex digits.
 pub fn fingerprint(secret: &SecretString) -> String {
     let digest = Sha256::digest(secret.expose_secret().as_bytes());

@@ -30,6 +30,7 @@ pub const ALL: &[(&str, TestFn)] = &[
     case!(crash_mid_run_repeats_at_most_once_and_never_after_success),
     case!(leader_election_lets_one_replica_act_and_hands_over),
     case!(a_broken_provider_holds_revocations_until_fixed),
+    case!(a_rotated_token_is_never_revoked_in_place_of_the_pinned_one),
     ("hostile_manifests_are_rejected_and_call_nothing", |env| {
         Box::pin(crate::hostile::hostile_manifests_are_rejected_and_call_nothing(env))
     }),
@@ -895,6 +896,61 @@ async fn a_broken_provider_holds_revocations_until_fixed(env: &mut Env) -> Resul
     ensure(
         env.sim.succeeded("DELETE", JWKS_PATH).await? == 1,
         "exactly one revoking call after the fix",
+    )?;
+    Ok(())
+}
+
+/// The value revoked is the value meant: a rotation that rewrites the token Secret while the
+/// revocation is suspended leaves the new token untouched.
+async fn a_rotated_token_is_never_revoked_in_place_of_the_pinned_one(env: &mut Env) -> Result<()> {
+    let ns = namespace_with_providers(env, "pinned")?;
+    let suspended = example("revocations/infisical-access-token.yaml")?.replace("spec:\n", "spec:\n  suspend: true\n");
+    env.apply(&ns, &suspended)?;
+    let what = "tokenrevocation/infisical-leaked-access-token";
+    let pinned = crate::env::wait_for(WAIT, "the pinned fingerprint", || {
+        let obj = env.get_json(&ns, what).ok();
+        async move { obj.filter(|o| o["status"]["targetFingerprint"].is_string()) }
+    })
+    .await?;
+    // A rotation writes the new token where the old one was.
+    sh(env.kubectl().args([
+        "create",
+        "secret",
+        "generic",
+        "leaked-infisical-token",
+        "-n",
+        &ns,
+        "--from-literal=token=the-NEW-token-after-rotation",
+        "--dry-run=client",
+        "-o",
+        "yaml",
+    ]))
+    .and_then(|yaml| env.apply(&ns, &yaml))?;
+    sh(env.kubectl().args([
+        "patch",
+        what,
+        "-n",
+        &ns,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"suspend":false}}"#,
+    ]))?;
+    let failed = env.wait_phase(&ns, what, "Failed", WAIT).await?;
+    ensure(
+        reason(&failed) == "TargetChanged" && failed["status"]["attempts"] == 0,
+        format!("a changed target fails without an attempt: {}", failed["status"]),
+    )?;
+    ensure(
+        failed["status"]["targetFingerprint"] == pinned["status"]["targetFingerprint"],
+        "the pin does not move",
+    )?;
+    ensure(
+        env.sim.count("POST", TOKEN_REVOKE_PATH).await? == 0,
+        "the simulator saw a revoking call",
+    )?;
+    ensure(
+        !failed.to_string().contains("the-NEW-token") && !failed.to_string().contains("sim-token-to-revoke"),
+        "a token value leaked into the object",
     )?;
     Ok(())
 }
