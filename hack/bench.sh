@@ -13,7 +13,7 @@ DIR=${REVOKER_QUICKSTART_DIR:-/tmp/revoker-quickstart}
 NS=revoker-bench
 trap 'hack/quickstart.sh down >/dev/null 2>&1 || true' EXIT
 
-cargo build --quiet --release --bin revoker --bin revoker-simulator
+cargo build --quiet --release --workspace --bins
 # The quickstart builds and runs the debug binaries; swap in the release operator for figures.
 hack/quickstart.sh --keep >/dev/null
 export KUBECONFIG=$DIR/cp/admin.kubeconfig PATH="$(hack/bin-path.sh):$PATH"

@@ -60,7 +60,7 @@ up() {
 
   log "building kube-apiserver/etcd/kubectl (cached) and the revoker binaries"
   export PATH="$(hack/bin-path.sh):$PATH"
-  cargo build --quiet --bin revoker --bin revoker-simulator
+  cargo build --quiet --workspace --bins
 
   log "starting the control plane"
   eval "$(hack/control-plane.sh up "$DIR/cp")"

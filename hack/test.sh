@@ -15,7 +15,7 @@ hack/prism.sh install >&2
 export REVOKER_PRISM="$(hack/prism.sh path)"
 
 echo "== cargo test (unit, provider clients, controller, contract, e2e)" >&2
-cargo test --locked --all-targets
+cargo test --locked --workspace --all-targets
 
 echo "== Helm chart tests" >&2
 CP_DIR=$(mktemp -d /tmp/revoker-chart-cp.XXXXXX)

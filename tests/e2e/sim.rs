@@ -13,12 +13,33 @@ pub struct Sim {
     http: reqwest::Client,
 }
 
+/// The simulator binary of the workspace's `revoker-simulator` crate, built if needed (a binary
+/// of another package has no `CARGO_BIN_EXE_` variable; this keeps `cargo test --test e2e` working
+/// on its own).
+fn simulator_binary() -> Result<std::path::PathBuf> {
+    let status = Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "--locked", "-p", "revoker-simulator"])
+        .current_dir(ROOT)
+        .status()
+        .map_err(|e| format!("cargo build -p revoker-simulator: {e}"))?;
+    if !status.success() {
+        return Err("cargo build -p revoker-simulator failed".into());
+    }
+    let operator = std::path::Path::new(env!("CARGO_BIN_EXE_revoker"));
+    let binary = operator.with_file_name("revoker-simulator");
+    if binary.exists() {
+        Ok(binary)
+    } else {
+        Err(format!("{} was not built", binary.display()))
+    }
+}
+
 impl Sim {
     /// Start the simulator on a free loopback port with the quickstart seed.
     pub async fn start(work: &Path) -> Result<(Proc, Sim)> {
         let port_file = work.join("sim.port");
         let _ = std::fs::remove_file(&port_file);
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_revoker-simulator"));
+        let mut cmd = Command::new(simulator_binary()?);
         cmd.args([
             "--listen",
             "127.0.0.1:0",

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::digest::{self, DigestError};
 use crate::faults::StatusFault;
-use crate::server::Sim;
+use crate::sim::Sim;
 use crate::state::{IdentityProvider, IssuedToken, Project};
 use crate::util::{
     Refusal, SimRequest, bearer_token, constant_time_eq, empty_response, is_hex24, json_response, lock, now_rfc3339,
@@ -20,7 +20,9 @@ use crate::util::{
 /// Versions each operation accepts (`Accept: application/vnd.atlas.<date>+json`).
 pub const JWKS_VERSIONS: &[&str] = &["2023-11-15"];
 pub const IDP_VERSIONS: &[&str] = &["2023-11-15"];
-pub const X509_VERSIONS: &[&str] = &["2025-03-12", "2023-01-01"];
+/// The only version the official contract documents for the X.509 operations (a later date is
+/// refused with 406, as Atlas documents for an unsupported version).
+pub const X509_VERSIONS: &[&str] = &["2023-01-01"];
 
 const ERROR_CT: &str = "application/json";
 const PUBLIC_BASE: &str = "https://cloud.mongodb.com";
@@ -55,6 +57,11 @@ pub fn error_response(status: u16, code: &str, detail: &str, parameters: Vec<Val
     )
 }
 
+/// One entry of an ApiError's `parameters`: the contract has objects there, not bare values.
+fn param(value: impl serde::Serialize) -> Value {
+    json!({ "value": value })
+}
+
 /// 401 with a fresh digest challenge (Atlas always offers Digest).
 pub fn unauthorized(sim: &Sim, stale: bool) -> Response {
     let nonce = lock(&sim.nonces).issue();
@@ -68,7 +75,7 @@ pub fn not_found(path: &str) -> Response {
         404,
         "RESOURCE_NOT_FOUND",
         &format!("Cannot find resource {path}."),
-        vec![json!(path)],
+        vec![param(path)],
     )
 }
 
@@ -77,7 +84,7 @@ fn invalid_attribute(name: &str) -> Response {
         400,
         "INVALID_ATTRIBUTE",
         &format!("Invalid attribute {name} specified."),
-        vec![json!(name)],
+        vec![param(name)],
     )
 }
 
@@ -109,7 +116,7 @@ pub fn fault_response(sim: &Sim, fault: StatusFault, req: &SimRequest) -> Respon
             403,
             "IP_ADDRESS_NOT_ON_ACCESS_LIST",
             "IP address 127.0.0.1 is not allowed to access this resource.",
-            vec![json!("127.0.0.1")],
+            vec![param("127.0.0.1")],
         ),
         404 => return not_found(&req.path),
         429 => {
@@ -121,7 +128,7 @@ pub fn fault_response(sim: &Sim, fault: StatusFault, req: &SimRequest) -> Respon
                 &format!(
                     "Rate limit exceeded for {resource}. Please retry after {n} seconds. Request capacity 10. Refill rate 5 per 60 seconds."
                 ),
-                vec![json!(resource), json!(n), json!(10), json!(5), json!(60)],
+                vec![param(resource), param(n), param(10), param(5), param(60)],
             );
             set_header(&mut r, "ratelimit-limit", "10");
             set_header(&mut r, "ratelimit-remaining", "0");
@@ -427,6 +434,7 @@ fn get_idp(sim: &Sim, req: &SimRequest, fid: &str, idp: &str) -> Response {
             version,
             &json!({
                 "id": p.id,
+                "oktaIdpId": format!("0oa{}", p.id.chars().take(17).collect::<String>()),
                 "displayName": p.display_name,
                 "protocol": p.protocol,
                 "idpType": "WORKFORCE",

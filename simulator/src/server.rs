@@ -1,9 +1,9 @@
-//! The simulator's shared state, the entry handler every provider request goes through (call
-//! log, faults, dispatch), and the server loop.
+//! The entry handler every provider request goes through (call log, faults, dispatch to the
+//! provider modules), and the server loop.
 
 use std::future::Future;
 use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -12,46 +12,15 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::json;
 
-use crate::calls::{CallLog, Outcome, Provider};
+use crate::calls::{Outcome, Provider};
 use crate::conn::{ConnHandle, SimListener};
-use crate::digest::NonceStore;
-use crate::faults::{Action, FaultSet, Phase, Plan, StatusFault};
-use crate::state::State;
+use crate::faults::{Action, Phase, Plan, StatusFault};
+pub use crate::sim::Sim;
 use crate::util::{SimRequest, empty_response, json_response, lock};
 use crate::{admin, atlas, infisical, onezone};
 
 /// Largest request body accepted.
 const MAX_BODY: usize = 1 << 20;
-
-/// Everything the simulator knows.
-pub struct Sim {
-    pub state: Mutex<State>,
-    /// What `POST /_sim/reset` restores.
-    pub initial: State,
-    pub calls: Mutex<CallLog>,
-    pub faults: Mutex<FaultSet>,
-    pub nonces: Mutex<NonceStore>,
-}
-
-impl Sim {
-    pub fn new(initial: State) -> Sim {
-        Sim {
-            state: Mutex::new(initial.clone()),
-            initial,
-            calls: Mutex::new(CallLog::default()),
-            faults: Mutex::new(FaultSet::default()),
-            nonces: Mutex::new(NonceStore::default()),
-        }
-    }
-
-    /// Back to the start state; calls, faults and nonces cleared.
-    pub fn reset(&self) {
-        *lock(&self.state) = self.initial.clone();
-        lock(&self.calls).clear();
-        lock(&self.faults).clear();
-        lock(&self.nonces).clear();
-    }
-}
 
 /// The whole HTTP application.
 pub fn router(sim: Arc<Sim>) -> Router {

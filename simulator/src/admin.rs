@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::calls::CallFilter;
 use crate::faults::FaultSpec;
-use crate::server::Sim;
+use crate::sim::Sim;
 use crate::state::State;
 use crate::util::{json_response, lock, now_unix, query_pairs};
 

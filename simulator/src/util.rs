@@ -64,23 +64,7 @@ pub fn segments(path: &str) -> Vec<String> {
 
 /// Decode `%XX` escapes; invalid escapes are kept as they are.
 pub fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hi = (bytes[i + 1] as char).to_digit(16);
-            let lo = (bytes[i + 2] as char).to_digit(16);
-            if let (Some(hi), Some(lo)) = (hi, lo) {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
 /// A JSON response with the given content type.
@@ -117,28 +101,12 @@ pub fn now_unix() -> u64 {
 
 /// Now as RFC 3339 with milliseconds, UTC (`2025-01-10T09:00:00.000Z`).
 pub fn now_rfc3339() -> String {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    format_rfc3339_millis(d.as_secs(), d.subsec_millis())
+    format_rfc3339_millis(jiff::Timestamp::now())
 }
 
-/// Format Unix seconds + milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ` (proleptic Gregorian, UTC).
-pub fn format_rfc3339_millis(secs: u64, millis: u32) -> String {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    let (h, m, s) = (rem / 3600, (rem % 3600) / 60, rem % 60);
-    // Howard Hinnant's civil_from_days, for days since 1970-01-01 (non-negative here).
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{millis:03}Z")
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, the form the providers use.
+pub fn format_rfc3339_millis(at: jiff::Timestamp) -> String {
+    at.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
 /// `n` random bytes as lowercase hex.
@@ -187,10 +155,7 @@ pub fn is_hex24(s: &str) -> bool {
 
 /// Compare two byte strings without stopping at the first difference.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    subtle::ConstantTimeEq::ct_eq(a, b).into()
 }
 
 /// The token of an `Authorization: Bearer <token>` header, if any.
@@ -219,9 +184,10 @@ mod tests {
 
     #[test]
     fn rfc3339_formatting() {
-        assert_eq!(format_rfc3339_millis(0, 0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(format_rfc3339_millis(1_736_499_600, 7), "2025-01-10T09:00:00.007Z");
-        assert_eq!(format_rfc3339_millis(951_782_400, 0), "2000-02-29T00:00:00.000Z");
+        let at = |secs: i64, millis: i64| jiff::Timestamp::from_millisecond(secs * 1000 + millis).unwrap();
+        assert_eq!(format_rfc3339_millis(at(0, 0)), "1970-01-01T00:00:00.000Z");
+        assert_eq!(format_rfc3339_millis(at(1_736_499_600, 7)), "2025-01-10T09:00:00.007Z");
+        assert_eq!(format_rfc3339_millis(at(951_782_400, 0)), "2000-02-29T00:00:00.000Z");
     }
 
     #[test]

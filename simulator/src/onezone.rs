@@ -5,7 +5,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use crate::faults::StatusFault;
-use crate::server::Sim;
+use crate::sim::Sim;
 use crate::state::State;
 use crate::util::{
     Refusal, SimRequest, bearer_token, constant_time_eq, empty_response, header_str, json_response, lock, segments,
@@ -210,9 +210,17 @@ fn current_user(sim: &Sim, req: &SimRequest) -> Response {
             "userId": user.id,
             "fullName": user.full_name,
             "username": user.username,
+            "linkedAccounts": [],
+            "emails": [],
+            "basicAuthEnabled": true,
+            "blocked": false,
+            "creationTime": CREATION_TIME,
         }),
     )
 }
+
+/// When every simulated user was created (Unix seconds, the contract's `Timestamp`).
+const CREATION_TIME: u64 = 1_700_000_000;
 
 /// GET the generation, or DELETE (revoke all temporary tokens) for `user` (None = the caller).
 fn temporary(sim: &Sim, req: &SimRequest, user: Option<&str>) -> Response {

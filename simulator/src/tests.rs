@@ -233,7 +233,8 @@ async fn atlas_challenge_versions_ids_and_not_found() {
     assert_eq!(resp.status(), 404);
     assert_eq!(json_of(resp).await["errorCode"], "RESOURCE_NOT_FOUND");
 
-    // X.509: enabled, disable with 2025-03-12 (202), then the CA is gone.
+    // X.509: enabled; an undocumented version is refused with 406; disable with 2023-01-01
+    // (202), then the CA is gone.
     let us = format!("/api/atlas/v2/groups/{GROUP}/userSecurity");
     let resp = t
         .client
@@ -251,10 +252,19 @@ async fn atlas_challenge_versions_ids_and_not_found() {
         .send_digest_auth(KEY)
         .await
         .expect("call");
+    assert_eq!(resp.status(), 406);
+    assert_eq!(json_of(resp).await["errorCode"], "INVALID_VERSION_DATE");
+    let resp = t
+        .client
+        .delete(t.url(&format!("{us}/customerX509")))
+        .header("accept", "application/vnd.atlas.2023-01-01+json")
+        .send_digest_auth(KEY)
+        .await
+        .expect("call");
     assert_eq!(resp.status(), 202);
     assert_eq!(
         resp.headers().get("content-type").and_then(|v| v.to_str().ok()),
-        Some("application/vnd.atlas.2025-03-12+json;charset=utf-8")
+        Some("application/vnd.atlas.2023-01-01+json;charset=utf-8")
     );
     assert_eq!(json_of(resp).await["customerX509"], json!({}));
     let resp = t
@@ -700,7 +710,7 @@ async fn admin_state_calls_and_reset() {
     let resp = t
         .client
         .delete(t.url("/api/atlas/v2/groups/cccccccccccccccccccccccc/userSecurity/customerX509"))
-        .header("accept", "application/vnd.atlas.2025-03-12+json")
+        .header("accept", "application/vnd.atlas.2023-01-01+json")
         .send_digest_auth(KEY)
         .await
         .expect("call");

@@ -14,6 +14,7 @@ mod faults;
 mod infisical;
 mod onezone;
 mod server;
+mod sim;
 mod state;
 mod util;
 
@@ -30,7 +31,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::conn::SimListener;
-use crate::server::Sim;
+use crate::sim::Sim;
 use crate::state::State;
 
 /// How long in-flight requests may run after SIGTERM/SIGINT.

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 use crate::util::{is_hex24, now_rfc3339, random_uuid};
 
 /// Built-in default state: the committed example seed file.
-pub const DEFAULT_SEED_JSON: &str = include_str!("../../../examples/simulator-seed.json");
+pub const DEFAULT_SEED_JSON: &str = include_str!("../../examples/simulator-seed.json");
 
 /// The Infisical auth methods the simulator knows, with the key of their DELETE/GET answer.
 pub const INFISICAL_METHODS: [(&str, &str); 12] = [

@@ -5,7 +5,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 use crate::faults::StatusFault;
-use crate::server::Sim;
+use crate::sim::Sim;
 use crate::state::{
     AccessToken, ClientSecret, DEFAULT_INFISICAL_TOKEN_TTL, Identity, State, infisical_response_key,
     universal_auth_client_id,
