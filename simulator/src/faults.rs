@@ -17,6 +17,10 @@ pub struct FaultSpec {
     pub retry_after: Option<u64>,
     #[serde(default)]
     pub omit_retry_after: bool,
+    /// A hostile provider: the error answer copies the request's headers and body into its
+    /// message fields and its request id (`x-request-id`, Infisical's `reqId`).
+    #[serde(default)]
+    pub echo: bool,
     #[serde(default)]
     pub latency_ms: Option<u64>,
     #[serde(default)]
@@ -122,6 +126,7 @@ pub struct StatusFault {
     pub status: u16,
     pub retry_after: Option<u64>,
     pub omit_retry_after: bool,
+    pub echo: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -221,6 +226,7 @@ impl FaultSet {
                         status: f.spec.status.unwrap_or(500),
                         retry_after: f.spec.retry_after,
                         omit_retry_after: f.spec.omit_retry_after,
+                        echo: f.spec.echo,
                     }));
                     true
                 }
@@ -329,7 +335,8 @@ mod tests {
             Some(Action::Status(StatusFault {
                 status: 429,
                 retry_after: Some(3),
-                omit_retry_after: false
+                omit_retry_after: false,
+                echo: false,
             }))
         );
         assert_eq!(p.fired, vec![1, 2, 3]);

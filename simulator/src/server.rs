@@ -10,7 +10,7 @@ use axum::Router;
 use axum::extract::{ConnectInfo, Request, State as AxState};
 use axum::http::StatusCode;
 use axum::response::Response;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::calls::{Outcome, Provider};
 use crate::conn::{ConnHandle, SimListener};
@@ -118,7 +118,7 @@ async fn provider_entry(AxState(sim): AxState<Arc<Sim>>, req: Request) -> Respon
     }
     let mut resp = match before.action {
         Some(Action::Reset) => return reset(&mut guard, conn.as_ref(), &req),
-        Some(Action::Status(f)) => fault_response(&sim, provider, f, &req),
+        Some(Action::Status(f)) => fault_response(&sim, provider, f, &req).await,
         None => dispatch(&sim, provider, &req),
     };
     if before.action.is_none() && resp.status().is_success() {
@@ -129,7 +129,7 @@ async fn provider_entry(AxState(sim): AxState<Arc<Sim>>, req: Request) -> Respon
         }
         match after.action {
             Some(Action::Reset) => return reset(&mut guard, conn.as_ref(), &req),
-            Some(Action::Status(f)) => resp = fault_response(&sim, provider, f, &req),
+            Some(Action::Status(f)) => resp = fault_response(&sim, provider, f, &req).await,
             None => {}
         }
     }
@@ -175,7 +175,53 @@ fn dispatch(sim: &Sim, provider: Provider, req: &SimRequest) -> Response {
     }
 }
 
-fn fault_response(sim: &Sim, provider: Provider, fault: StatusFault, req: &SimRequest) -> Response {
+async fn fault_response(sim: &Sim, provider: Provider, fault: StatusFault, req: &SimRequest) -> Response {
+    let resp = provider_fault_response(sim, provider, fault, req);
+    if fault.echo { echo(resp, req).await } else { resp }
+}
+
+/// What everything the client sent looks like, as one text: every header (credentials included)
+/// and the body.
+fn echo_text(req: &SimRequest) -> String {
+    let headers: Vec<String> = req
+        .headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {}", String::from_utf8_lossy(value.as_bytes())))
+        .collect();
+    format!("{} | body: {}", headers.join(" | "), String::from_utf8_lossy(&req.body))
+}
+
+/// Copy the request into every string of the error body and into the request id.
+async fn echo(resp: Response, req: &SimRequest) -> Response {
+    let text = echo_text(req);
+    let (mut parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_BODY).await.unwrap_or_default();
+    let mut value: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| json!({}));
+    fill_strings(&mut value, &text);
+    if let Some(obj) = value.as_object_mut() {
+        obj.insert("reqId".into(), json!(text));
+    }
+    let auth = crate::util::header_str(&req.headers, "authorization").unwrap_or("none");
+    if let Ok(v) = axum::http::HeaderValue::from_str(auth) {
+        parts.headers.insert("x-request-id", v);
+    }
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(
+        parts,
+        axum::body::Body::from(serde_json::to_vec(&value).unwrap_or_default()),
+    )
+}
+
+fn fill_strings(value: &mut Value, text: &str) {
+    match value {
+        Value::String(s) => *s = format!("{s} [echo: {text}]"),
+        Value::Array(items) => items.iter_mut().for_each(|v| fill_strings(v, text)),
+        Value::Object(map) => map.values_mut().for_each(|v| fill_strings(v, text)),
+        _ => {}
+    }
+}
+
+fn provider_fault_response(sim: &Sim, provider: Provider, fault: StatusFault, req: &SimRequest) -> Response {
     match provider {
         Provider::Atlas => atlas::fault_response(sim, fault, req),
         Provider::Infisical => infisical::fault_response(fault, req),

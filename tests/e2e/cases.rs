@@ -31,6 +31,9 @@ pub const ALL: &[(&str, TestFn)] = &[
     case!(leader_election_lets_one_replica_act_and_hands_over),
     case!(a_broken_provider_holds_revocations_until_fixed),
     case!(a_rotated_token_is_never_revoked_in_place_of_the_pinned_one),
+    ("an_echoing_provider_learns_nothing_it_can_show", |env| {
+        Box::pin(crate::echo::an_echoing_provider_learns_nothing_it_can_show(env))
+    }),
     ("hostile_manifests_are_rejected_and_call_nothing", |env| {
         Box::pin(crate::hostile::hostile_manifests_are_rejected_and_call_nothing(env))
     }),
@@ -51,12 +54,12 @@ pub(crate) fn ensure(cond: bool, msg: impl Into<String>) -> Result<()> {
     if cond { Ok(()) } else { Err(msg.into()) }
 }
 
-fn example(name: &str) -> Result<String> {
+pub(crate) fn example(name: &str) -> Result<String> {
     std::fs::read_to_string(format!("{ROOT}/examples/{name}")).map_err(|e| format!("examples/{name}: {e}"))
 }
 
 /// examples/providers.yaml pointed at this run's simulator.
-fn providers(env: &Env) -> Result<String> {
+pub(crate) fn providers(env: &Env) -> Result<String> {
     Ok(example("providers.yaml")?.replace("127.0.0.1:18080", &format!("127.0.0.1:{}", env.sim.port)))
 }
 

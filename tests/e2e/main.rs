@@ -9,6 +9,7 @@
 //! Filter: `cargo test --test e2e -- NAME_SUBSTRING`.
 
 mod cases;
+mod echo;
 mod env;
 mod hostile;
 mod sim;
@@ -75,6 +76,11 @@ impl Env {
 
     /// Spawn one more `revoker run` process (leader-election tests).
     pub fn spawn_operator(&self, name: &str, metrics_port: u16) -> Result<Proc> {
+        self.spawn_operator_logging(name, metrics_port, "info,revoker=debug")
+    }
+
+    /// Spawn `revoker run` with a `RUST_LOG` filter; its log is `WORK/NAME.log`.
+    pub fn spawn_operator_logging(&self, name: &str, metrics_port: u16, filter: &str) -> Result<Proc> {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_revoker"));
         cmd.args(["run", "--log-format", "text", "--lease-duration", "6"])
             .args(["--allowed-host", &format!("http://127.0.0.1:{}", self.sim.port)])
@@ -82,7 +88,7 @@ impl Env {
             .args(["--cluster-resource-namespace", OPERATOR_NS])
             .arg(format!("--identity={name}"))
             .env("KUBECONFIG", &self.operator_kubeconfig)
-            .env("RUST_LOG", "info,revoker=debug")
+            .env("RUST_LOG", filter)
             .env_remove("POD_NAME");
         Proc::spawn(cmd, self.work.join(format!("{name}.log")))
     }
