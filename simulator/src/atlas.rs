@@ -141,11 +141,7 @@ pub fn fault_response(sim: &Sim, fault: StatusFault, req: &SimRequest) -> Respon
         503 => error_response(503, "SERVICE_UNAVAILABLE", "Service Unavailable.", vec![]),
         s => error_response(s, "SIMULATED_FAULT", reason(s), vec![]),
     };
-    if let Some(n) = fault.retry_after
-        && !fault.omit_retry_after
-    {
-        set_header(&mut resp, "retry-after", &n.to_string());
-    }
+    crate::util::set_retry_after(&mut resp, fault.retry_after_header());
     resp
 }
 

@@ -129,6 +129,13 @@ pub struct StatusFault {
     pub echo: bool,
 }
 
+impl StatusFault {
+    /// The `Retry-After` seconds to send, unless the fault leaves the header out.
+    pub fn retry_after_header(&self) -> Option<u64> {
+        self.retry_after.filter(|_| !self.omit_retry_after)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
     Status(StatusFault),

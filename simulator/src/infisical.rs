@@ -12,7 +12,7 @@ use crate::state::{
 };
 use crate::util::{
     Refusal, SimRequest, bearer_token, constant_time_eq, json_response, lock, now_rfc3339, now_unix, random_alnum,
-    random_hex, segments, set_header,
+    random_hex, segments,
 };
 
 const CT: &str = "application/json; charset=utf-8";
@@ -102,11 +102,7 @@ pub fn fault_response(fault: StatusFault, req: &SimRequest) -> Response {
             status_code(s).canonical_reason().unwrap_or("Error"),
         ),
     };
-    if let Some(n) = fault.retry_after
-        && !fault.omit_retry_after
-    {
-        set_header(&mut resp, "retry-after", &n.to_string());
-    }
+    crate::util::set_retry_after(&mut resp, fault.retry_after_header());
     resp
 }
 

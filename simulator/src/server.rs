@@ -233,11 +233,7 @@ fn provider_fault_response(sim: &Sim, provider: Provider, fault: StatusFault, re
                 "application/json",
                 &json!({"error": status.canonical_reason().unwrap_or("Error"), "status": fault.status}),
             );
-            if let Some(n) = fault.retry_after
-                && !fault.omit_retry_after
-            {
-                crate::util::set_header(&mut r, "retry-after", &n.to_string());
-            }
+            crate::util::set_retry_after(&mut r, fault.retry_after_header());
             r
         }
     }

@@ -91,6 +91,13 @@ pub fn set_header(resp: &mut Response, name: &'static str, value: &str) {
     }
 }
 
+/// A `Retry-After` header of `seconds`, when there is one to send.
+pub fn set_retry_after(resp: &mut Response, seconds: Option<u64>) {
+    if let Some(n) = seconds {
+        set_header(resp, "retry-after", &n.to_string());
+    }
+}
+
 /// Seconds since the Unix epoch.
 pub fn now_unix() -> u64 {
     std::time::SystemTime::now()
