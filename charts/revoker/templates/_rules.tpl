@@ -42,8 +42,8 @@ groups:
           {{- toYaml . | nindent 10 }}
           {{- end }}
         annotations:
-          summary: {{ printf "\"{{ $labels.kind }} {{ $labels.namespace }}/{{ $labels.name }} is not Ready for more than %v minutes\"" $v.providerNotReadyMinutes }}
-          description: {{`"The {{ $labels.kind }} {{ $labels.namespace }}/{{ $labels.name }} ({{ $labels.provider }}) is not Ready: revocations that use it wait as Pending. Its Ready condition gives the reason (credentials Secret, permissions, reachability)."`}}
+          summary: {{ printf "\"{{ $labels.kind }} {{ if $labels.namespace }}{{ $labels.namespace }}/{{ end }}{{ $labels.name }} is not Ready for more than %v minutes\"" $v.providerNotReadyMinutes }}
+          description: {{`"The {{ $labels.kind }} {{ if $labels.namespace }}{{ $labels.namespace }}/{{ end }}{{ $labels.name }} ({{ $labels.provider }}) is not Ready: revocations that use it wait as Pending. Its Ready condition gives the reason (credentials Secret, permissions, reachability)."`}}
           runbook_url: {{ printf "%s#revokerprovidernotready" $v.runbookBaseUrl | quote }}
       - alert: RevokerRetriesHigh
         expr: sum by (provider) (rate(revoker_retries_total[5m])) > {{ $v.retryRateThreshold }}
