@@ -6,8 +6,9 @@
 # Progress goes to stderr; the output directory is printed on stdout.
 set -euo pipefail
 
-# Go module v0.316.0 is Prometheus 3.16.0.
+# Go module v0.316.0 is Prometheus 3.16.0 (the version promtool --version reports).
 PROMTOOL_MODULE_VERSION=v0.316.0
+PROMETHEUS_VERSION=3.16.0
 CACHE=${REVOKER_BIN_CACHE:-$HOME/.cache/revoker}
 OUT=$CACHE/promtool-$PROMTOOL_MODULE_VERSION
 
@@ -43,7 +44,9 @@ trap 'rm -rf "$TMP"' EXIT
 
 log "building promtool $PROMTOOL_MODULE_VERSION with go install -p 2 ..."
 t0=$SECONDS
-GOBIN=$TMP go install -p 2 -ldflags "-s -w" \
+# go install pkg@version builds outside any module: prometheus' go.mod has no replace directives.
+V=github.com/prometheus/common/version
+GOBIN=$TMP go install -p 2 -ldflags "-s -w -X $V.Version=$PROMETHEUS_VERSION -X $V.Branch=HEAD" \
   "github.com/prometheus/prometheus/cmd/promtool@$PROMTOOL_MODULE_VERSION"
 mv -f "$TMP/promtool" "$OUT/promtool"
 log "promtool: done in $((SECONDS - t0)) s"
