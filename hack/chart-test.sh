@@ -328,6 +328,32 @@ run "ServiceMonitor rendered when monitoring.coreos.com/v1 is available" \
 run "ServiceMonitor rendered with serviceMonitor.force=true" sm_rendered 1 --values "$mon" --set serviceMonitor.force=true
 run "ServiceMonitor not rendered when disabled" sm_rendered 0 --api-versions monitoring.coreos.com/v1/ServiceMonitor
 
+# monitoring_templates: PrometheusRule and dashboard ConfigMap absent by default; when enabled, the
+# rule carries its labels and the ConfigMap the sidecar label (default and custom) and the dashboard JSON.
+monitoring_templates() {
+  local off on custom
+  off=$(helm_template --api-versions monitoring.coreos.com/v1/PrometheusRule)
+  ! grep -q '^kind: PrometheusRule$' <<<"$off" || { echo "PrometheusRule rendered by default"; return 1; }
+  ! grep -q 'grafana_dashboard' <<<"$off" || { echo "dashboard ConfigMap rendered by default"; return 1; }
+  on=$(helm_template --set prometheusRule.enabled=true --set prometheusRule.labels.release=kps \
+    --set grafanaDashboard.enabled=true --set grafanaDashboard.annotations.grafana_folder=Revoker)
+  [[ $(grep -c '^kind: PrometheusRule$' <<<"$on") == 1 ]] || { echo "no PrometheusRule when enabled"; return 1; }
+  grep -q '^    release: kps$' <<<"$on" || { echo "prometheusRule.labels missing"; return 1; }
+  grep -q '^    grafana_dashboard: "1"$' <<<"$on" || { echo "sidecar label grafana_dashboard=1 missing"; return 1; }
+  grep -q '^    grafana_folder: Revoker$' <<<"$on" || { echo "grafanaDashboard.annotations missing"; return 1; }
+  printf '%s\n' "$on" >"$OUT/monitoring-on.yaml"
+  "$PYTHON" - "$ROOT/charts/revoker/dashboards/revoker.json" "$OUT/monitoring-on.yaml" <<'PY' || { echo "ConfigMap JSON != dashboards/revoker.json"; return 1; }
+import json, sys, yaml
+cm = [d for d in yaml.safe_load_all(open(sys.argv[2])) if d and d["kind"] == "ConfigMap" and "revoker.json" in d.get("data", {})]
+sys.exit(0 if len(cm) == 1 and json.loads(cm[0]["data"]["revoker.json"]) == json.load(open(sys.argv[1])) else 1)
+PY
+  custom=$(helm_template --set grafanaDashboard.enabled=true --set grafanaDashboard.labelKey=dashboards \
+    --set grafanaDashboard.labelValue=revoker --set grafanaDashboard.namespace=grafana)
+  grep -q '^    dashboards: "revoker"$' <<<"$custom" || { echo "custom sidecar label missing"; return 1; }
+  grep -q '^  namespace: grafana$' <<<"$custom" || { echo "grafanaDashboard.namespace ignored"; return 1; }
+}
+run "PrometheusRule and Grafana dashboard ConfigMap: off by default, labels/annotations/namespace when on" monitoring_templates
+
 # --- schema and value checks that must fail -----------------------------------------------------
 section "values that must be rejected"
 # must_fail NAME TEXT1 TEXT2 ARGS...: helm template ARGS must fail with an error containing both

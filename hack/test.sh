@@ -2,7 +2,7 @@
 # The whole test suite: unit and client tests, contract tests against the providers' OpenAPI
 # documents (Prism), end-to-end tests against a real kube-apiserver + etcd with the provider
 # simulator, and the Helm chart tests against that control plane. Builds and caches what it needs
-# (kube-apiserver, etcd, kubectl, helm from the Go module proxy; Prism from npm) under
+# (kube-apiserver, etcd, kubectl, helm, promtool from the Go module proxy; Prism from npm) under
 # ~/.cache/revoker. Exits non-zero on any failure.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -16,6 +16,10 @@ export REVOKER_PRISM="$(hack/prism.sh path)"
 
 echo "== cargo test (unit, provider clients, controller, contract, e2e)" >&2
 cargo test --locked --workspace --all-targets
+
+echo "== alerts and dashboard (promtool check/test rules, metric names)" >&2
+hack/promtool.sh build >/dev/null
+hack/monitoring-test.sh
 
 echo "== Helm chart tests" >&2
 CP_DIR=$(mktemp -d /tmp/revoker-chart-cp.XXXXXX)
