@@ -279,6 +279,14 @@ async fn every_operation_succeeds_with_exactly_one_revoking_call(env: &mut Env) 
             .await?;
     }
     ensure(!metrics.contains("sim-"), "a credential value leaked into /metrics")?;
+    // Every metric the shipped alert rules and dashboard use exists in the live /metrics.
+    let live = env.work.join("live-metrics.txt");
+    std::fs::write(&live, &metrics).map_err(|e| e.to_string())?;
+    sh(std::process::Command::new("python3")
+        .arg(format!("{ROOT}/hack/check-metric-names.py"))
+        .arg(format!("{ROOT}/deploy/monitoring/revoker-rules.yaml"))
+        .arg(format!("{ROOT}/charts/revoker/dashboards/revoker.json"))
+        .arg(&live))?;
     let log = env.operator_log();
     for secret in [
         "sim-private-key",
