@@ -98,7 +98,8 @@ pub struct AtlasProvider {
     pub credentials_secret_ref: LocalSecretRef,
     /// Override the API version (the `application/vnd.atlas.<version>+json` media type) per
     /// operation id, e.g. `{disableCustomerManagedX509: "2023-01-01"}`. Defaults:
-    /// revokeJwksFromIdentityProvider 2023-11-15, disableCustomerManagedX509 2025-03-12.
+    /// revokeJwksFromIdentityProvider 2023-11-15, disableCustomerManagedX509 2023-01-01 (the versions
+    /// the official contract documents).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     #[schemars(extend("maxProperties" = 16, "additionalProperties" = {
         "type": "string", "pattern": super::ids::ATLAS_API_VERSION_PATTERN, "maxLength": 10

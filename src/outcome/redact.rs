@@ -26,6 +26,9 @@ use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
+/// What replaces a whole provider text that hid a secret in an unusual escaping.
+pub const HOSTILE_ECHO: &str = "[redacted: the provider echoed a credential]";
+
 /// What replaces a secret value.
 pub const MASK: &str = "[redacted]";
 
@@ -115,14 +118,16 @@ impl Redactor {
         copy
     }
 
-    /// A provider's request id or error code, kept only when it is one short token of
-    /// `[A-Za-z0-9._:-]` (at most `max` characters) after redaction: anything else — a value that
-    /// echoed a secret, carried markup, spaces or control characters — is dropped, not shown.
+    /// A provider's request id or error code, kept only when it is short (at most `max`
+    /// characters) and of `[A-Za-z0-9._:-]` with single inner spaces (Fastify's "Not Found")
+    /// after redaction: anything else — a value that echoed a secret, carried markup, escapes or
+    /// control characters — is dropped, not shown.
     pub fn identifier(&self, raw: &str, max: usize) -> Option<Redacted> {
         let redacted = self.redact(raw.trim(), usize::MAX);
         let text = redacted.as_str();
-        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
-        (!text.is_empty() && text.chars().count() <= max && text.chars().all(allowed)).then_some(redacted)
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-' | ' ');
+        let shaped = !text.is_empty() && text.trim() == text && !text.contains("  ");
+        (shaped && text.chars().count() <= max && text.chars().all(allowed)).then_some(redacted)
     }
 
     /// Scrub every known secret and every credential-shaped value from `text` and cut it to `max`
@@ -145,7 +150,26 @@ impl Redactor {
         scheme_values(text, &lower, &mut ranges);
         jwt_values(text, &mut ranges);
         opaque_runs(text, &mut ranges);
-        Redacted(clip(&mask(text, ranges), max))
+        let masked = mask(text, ranges);
+        if self.hides_a_secret(&masked) {
+            return Redacted(HOSTILE_ECHO.to_string());
+        }
+        Redacted(clip(&masked, max))
+    }
+
+    /// Whether a secret survives in a non-canonical escaping (e.g. `%2D` for `-`, letters left
+    /// as they are): percent-decoding what is left must not reveal a registered secret. Such
+    /// text is an echo built to slip past the known forms, so none of it is kept.
+    fn hides_a_secret(&self, masked: &str) -> bool {
+        if !masked.contains('%') {
+            return false;
+        }
+        let decoded = percent_encoding::percent_decode_str(masked).decode_utf8_lossy();
+        let decoded = decoded.to_ascii_lowercase();
+        self.snapshot().iter().any(|secret| {
+            let value = secret.expose_secret();
+            value.len() >= MIN_SECRET_LEN && decoded.contains(&value.to_ascii_lowercase())
+        })
     }
 
     fn snapshot(&self) -> Vec<SecretString> {
@@ -551,14 +575,20 @@ mod tests {
             redactor.identifier("req-0a1b:2c.3_d", 100).map(Redacted::into_string),
             Some("req-0a1b:2c.3_d".to_string())
         );
+        assert!(
+            redactor.identifier("Not Found", 100).is_some(),
+            "Fastify's error names are kept"
+        );
         for hostile in [
             "s3cr3t-value-42",
-            "a b",
+            "a\tb",
             "x\ny",
             "<b>",
             "",
+            "a  b",
+            "a%2Fb",
             &"a".repeat(101),
-            "Bearer abc",
+            "Bearer s3cr3t-value-42",
         ] {
             assert_eq!(redactor.identifier(hostile, 100), None, "{hostile:?}");
         }

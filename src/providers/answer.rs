@@ -214,9 +214,9 @@ impl Failure {
             status: answer.status,
             request_id: said
                 .request_id
-                .map(|id| redactor.redact(&id, MAX_PROVIDER_ID))
+                .and_then(|id| redactor.identifier(&id, MAX_PROVIDER_ID))
                 .or_else(|| answer.request_id.clone()),
-            error_code: said.code.map(|code| redactor.redact(&code, MAX_PROVIDER_ID)),
+            error_code: said.code.and_then(|code| redactor.identifier(&code, MAX_PROVIDER_ID)),
             text: redactor.redact(&said.text, max_text),
             parsed,
             retry_after: answer.retry_after,
