@@ -84,7 +84,7 @@ up() {
   echo
   kubectl get revocationproviders -n "$NS"
   echo
-  curl -fsS "http://$METRICS/metrics" | grep '^revoker_revocations_total' || true
+  curl -fsS "http://$METRICS/metrics" | grep '^revoker_revocations_total' | grep -v ' 0$' || true
   echo
   if ((keep)); then
     log "running; try: export KUBECONFIG=$DIR/cp/admin.kubeconfig PATH=$(hack/bin-path.sh):\$PATH; kubectl describe jwksrevocation -n $NS"
