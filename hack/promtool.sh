@@ -5,6 +5,7 @@
 #        hack/promtool.sh path    print the directory (building it if missing)
 # Progress goes to stderr; the output directory is printed on stdout.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib/build-lock.sh"
 
 # Go module v0.316.0 is Prometheus 3.16.0 (the version promtool --version reports).
 PROMTOOL_MODULE_VERSION=v0.316.0
@@ -25,18 +26,13 @@ if [[ -x $OUT/promtool ]]; then
 fi
 
 mkdir -p "$CACHE"
-exec 9>"$CACHE/.promtool-$PROMTOOL_MODULE_VERSION.lock"
-if ! flock -n 9; then
-  log "another build holds the lock; waiting for it (up to 20 min)"
-  flock -w 1200 9 || { log "timed out waiting for the build lock"; exit 1; }
-fi
+take_build_lock "$CACHE/.promtool-$PROMTOOL_MODULE_VERSION.lock" 1200
 if [[ -x $OUT/promtool ]]; then
   echo "$OUT"
   exit 0
 fi
 
-export GOTOOLCHAIN=local CGO_ENABLED=0
-export GOFLAGS="-trimpath -buildvcs=false"
+go_build_env
 
 mkdir -p "$OUT"
 TMP=$(mktemp -d "$CACHE/.build.XXXXXX")

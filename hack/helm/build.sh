@@ -6,6 +6,7 @@
 # Exits at once if the binary is already there. Progress goes to stderr; on
 # success the output directory is printed on stdout.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/build-lock.sh"
 
 HELM_VERSION=3.22.0
 KUBE_MAJOR=1
@@ -21,18 +22,13 @@ if [[ -x $OUT/helm ]]; then
 fi
 
 mkdir -p "$CACHE"
-exec 9>"$CACHE/.helm-v$HELM_VERSION.lock"
-if ! flock -n 9; then
-  log "another build holds the lock; waiting for it (up to 20 min)"
-  flock -w 1200 9 || { log "timed out waiting for the build lock"; exit 1; }
-fi
+take_build_lock "$CACHE/.helm-v$HELM_VERSION.lock" 1200
 if [[ -x $OUT/helm ]]; then
   echo "$OUT"
   exit 0
 fi
 
-export GOTOOLCHAIN=local CGO_ENABLED=0
-export GOFLAGS="-trimpath -buildvcs=false"
+go_build_env
 
 H=helm.sh/helm/v3
 LDFLAGS="-s -w -X $H/internal/version.version=v$HELM_VERSION -X $H/internal/version.gitTreeState=clean"

@@ -5,6 +5,7 @@
 # Exits at once if all three binaries are already there. Progress goes to stderr;
 # on success the output directory is printed on stdout.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/build-lock.sh"
 
 K8S_VERSION=1.37.2                      # must match the require in go.mod
 K8S_MINOR=$(echo "$K8S_VERSION" | cut -d. -f2)
@@ -25,12 +26,7 @@ if have_all; then
 fi
 
 mkdir -p "$CACHE"
-# Serialise concurrent builds (e.g. two `control-plane.sh up` at once).
-exec 9>"$CACHE/.k8s-v$K8S_VERSION.lock"
-if ! flock -n 9; then
-  log "another build holds $CACHE/.k8s-v$K8S_VERSION.lock; waiting for it (up to 30 min)"
-  flock -w 1800 9 || { log "timed out waiting for the build lock"; exit 1; }
-fi
+take_build_lock "$CACHE/.k8s-v$K8S_VERSION.lock" 1800
 if have_all; then
   echo "$OUT"
   exit 0
