@@ -84,19 +84,14 @@ def leaves(data, prefix=()):
         yield prefix
 
 
+# Checked in order: bool before int (a bool is an int in Python).
+TYPE_NAMES = ((bool, "bool"), (int, "int"), (float, "float"), (str, "string"), (list, "list"), (dict, "object"))
+
+
 def type_name(v):
-    if isinstance(v, bool):
-        return "bool"
-    if isinstance(v, int):
-        return "int"
-    if isinstance(v, float):
-        return "float"
-    if isinstance(v, str):
-        return "string"
-    if isinstance(v, list):
-        return "list"
-    if isinstance(v, dict):
-        return "object"
+    for python_type, name in TYPE_NAMES:
+        if isinstance(v, python_type):
+            return name
     return "null" if v is None else type(v).__name__
 
 

@@ -276,23 +276,15 @@ mod tests {
     #[test]
     fn rejects_wrong_password_method_uri_and_nonce() {
         let valid = |_: &str| NonceStatus::Valid;
-        let h = header_for("wrong", "DELETE", "/api/x", "n1");
-        assert_eq!(
-            verify(&h, "DELETE", "/api/x", password_of, valid),
-            Err(DigestError::BadResponse)
-        );
-        // Signed for GET, sent as DELETE.
-        let h = header_for("priv", "GET", "/api/x", "n1");
-        assert_eq!(
-            verify(&h, "DELETE", "/api/x", password_of, valid),
-            Err(DigestError::BadResponse)
-        );
-        // Signed for another path.
-        let h = header_for("priv", "DELETE", "/api/y", "n1");
-        assert_eq!(
-            verify(&h, "DELETE", "/api/x", password_of, valid),
-            Err(DigestError::UriMismatch)
-        );
+        // Wrong password; signed for GET but sent as DELETE; signed for another path.
+        for (password, method, uri, expected) in [
+            ("wrong", "DELETE", "/api/x", DigestError::BadResponse),
+            ("priv", "GET", "/api/x", DigestError::BadResponse),
+            ("priv", "DELETE", "/api/y", DigestError::UriMismatch),
+        ] {
+            let h = header_for(password, method, uri, "n1");
+            assert_eq!(verify(&h, "DELETE", "/api/x", password_of, valid), Err(expected));
+        }
         let h = header_for("priv", "DELETE", "/api/x", "n1");
         assert_eq!(
             verify(&h, "DELETE", "/api/x", password_of, |_| { NonceStatus::Unknown }),
