@@ -47,3 +47,74 @@ fn hack_readme_describes_every_script() {
         );
     }
 }
+
+/// Files outside a provider's folder that its code may name: the list of docs/adding-a-provider.md
+/// (with `<name>` for the provider). Test code may name any provider (e.g. "another provider's
+/// operation is refused"), so test files are not checked.
+fn adding_a_provider_files(name: &str) -> Vec<String> {
+    let doc = read("docs/adding-a-provider.md");
+    doc.split("**`")
+        .skip(1)
+        .filter_map(|rest| rest.split("`**").next())
+        .map(|path| path.replace("<name>", name))
+        .collect()
+}
+
+/// Source files (not tests) under `dir` whose code names the provider `type_name` (`Onezone`).
+fn files_naming(dir: &str, type_name: &str) -> Vec<String> {
+    let module = type_name.to_lowercase();
+    let patterns = [
+        format!("::{type_name}"),
+        format!("{module}::"),
+        format!("{type_name}Provider"),
+        format!("{type_name}Credentials"),
+        format!("{type_name}Client"),
+    ];
+    let mut found = vec![];
+    let mut stack = vec![root().join(dir)];
+    while let Some(at) = stack.pop() {
+        for entry in std::fs::read_dir(&at).expect("read dir") {
+            let path = entry.expect("dir entry").path();
+            let relative = path
+                .strip_prefix(root())
+                .expect("in repo")
+                .to_string_lossy()
+                .into_owned();
+            if path.is_dir() {
+                stack.push(path);
+            } else if relative.ends_with(".rs") && !relative.ends_with("tests.rs") {
+                let code = std::fs::read_to_string(&path).expect("source");
+                let code = code.split("#[cfg(test)]").next().unwrap_or_default();
+                if patterns.iter().any(|p| code.contains(p.as_str())) {
+                    found.push(relative);
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn adding_a_provider_lists_every_file_a_provider_touches() {
+    for type_name in ["Atlas", "Infisical", "Onezone"] {
+        let name = type_name.to_lowercase();
+        let listed = adding_a_provider_files(&name);
+        let folder = format!("src/providers/{name}/");
+        assert!(listed.contains(&folder), "docs/adding-a-provider.md lacks {folder}");
+        for dir in ["src", "simulator/src"] {
+            for file in files_naming(dir, type_name) {
+                let in_folder = file.starts_with(&folder);
+                assert!(
+                    in_folder || listed.contains(&file),
+                    "{file} names the {name} provider but docs/adding-a-provider.md does not list it"
+                );
+            }
+        }
+        for file in &listed {
+            assert!(
+                root().join(file).exists(),
+                "docs/adding-a-provider.md lists {file}, which does not exist"
+            );
+        }
+    }
+}

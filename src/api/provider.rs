@@ -192,6 +192,15 @@ impl ProviderType {
             ProviderType::Onezone => "onezone",
         }
     }
+
+    /// The provider's name with its article, for messages: "an Atlas", "an Infisical", "a Onezone".
+    pub fn with_article(self) -> &'static str {
+        match self {
+            ProviderType::Atlas => "an Atlas",
+            ProviderType::Infisical => "an Infisical",
+            ProviderType::Onezone => "a Onezone",
+        }
+    }
 }
 
 impl std::fmt::Display for ProviderType {

@@ -2,6 +2,7 @@
 
 use k8s_openapi::NamespaceResourceScope;
 use kube::Resource;
+use secrecy::SecretString;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -32,8 +33,9 @@ pub struct Lifecycle<'a> {
 pub enum Planned {
     /// Ready to call.
     Ready(Operation),
-    /// An Infisical token to revoke by value: read it from the Secret first.
-    InfisicalTokenFromSecret {
+    /// A token to revoke by value: read it from the Secret first (Infisical access and
+    /// token-auth tokens today).
+    SecretTarget {
         /// Where the token is.
         secret: SecretKeyRef,
         /// A token-auth token rather than an access token.
@@ -46,7 +48,7 @@ impl Planned {
     pub fn target(&self) -> String {
         match self {
             Planned::Ready(op) => op.target(),
-            Planned::InfisicalTokenFromSecret { secret, token_auth } => {
+            Planned::SecretTarget { secret, token_auth } => {
                 let what = if *token_auth {
                     "token-auth token"
                 } else {
@@ -61,7 +63,15 @@ impl Planned {
     pub fn provider_type(&self) -> ProviderType {
         match self {
             Planned::Ready(op) => op.provider_type(),
-            Planned::InfisicalTokenFromSecret { .. } => ProviderType::Infisical,
+            Planned::SecretTarget { .. } => ProviderType::Infisical,
+        }
+    }
+
+    /// The operation, once the value of a secret target has been read.
+    pub fn with_secret_value(self, token: SecretString) -> Operation {
+        match self {
+            Planned::Ready(op) => op,
+            Planned::SecretTarget { token_auth, .. } => Operation::InfisicalRevokeToken { token, token_auth },
         }
     }
 }
@@ -167,7 +177,7 @@ impl Revocation for TokenRevocation {
                         .token_secret_ref
                         .clone()
                         .ok_or("spec.infisical.tokenSecretRef is required")?;
-                    Ok(Planned::InfisicalTokenFromSecret {
+                    Ok(Planned::SecretTarget {
                         secret,
                         token_auth: inf.scope == InfisicalTokenScope::TokenAuthToken,
                     })

@@ -166,14 +166,15 @@ impl<K: Revocation> Reconciliation<K> {
                     K::KIND,
                     provider_ref.kind,
                     provider_ref.name,
-                    with_article(resolved.provider_type),
-                    with_article(wanted),
+                    resolved.provider_type.with_article(),
+                    wanted.with_article(),
                 ),
             )));
         }
         let op = match planned {
             Planned::Ready(op) => op,
-            Planned::InfisicalTokenFromSecret { secret, token_auth } => {
+            Planned::SecretTarget { ref secret, .. } => {
+                let secret = secret.clone();
                 let token = self
                     .read_token(&secret.name, &secret.key)
                     .await
@@ -183,7 +184,7 @@ impl<K: Revocation> Reconciliation<K> {
                     })?;
                 self.check_pin(&secret, &token).map_err(Unresolved::from)?;
                 self.pinned = self.pinned.take().or_else(|| Some(full_fingerprint(&token)));
-                Operation::InfisicalRevokeToken { token, token_auth }
+                planned.with_secret_value(token)
             }
         };
         Ok((resolved.client, op))
@@ -204,7 +205,7 @@ impl<K: Revocation> Reconciliation<K> {
     /// value (one that proceeds pins when it reads the value to call the provider). A Secret that
     /// cannot be read yet is pinned when it can.
     async fn pin_at_first_sight(&mut self, planned: &Planned) {
-        let Planned::InfisicalTokenFromSecret { secret, .. } = planned else {
+        let Planned::SecretTarget { secret, .. } = planned else {
             return;
         };
         if let Some(pin) = self.pin(secret) {
@@ -557,15 +558,6 @@ impl<K: Revocation> Reconciliation<K> {
             Err(e) => return Err(e.into()),
         }
         Ok(Action::await_change())
-    }
-}
-
-/// "an Atlas", "an Infisical", "a Onezone".
-fn with_article(provider: ProviderType) -> &'static str {
-    match provider {
-        ProviderType::Atlas => "an Atlas",
-        ProviderType::Infisical => "an Infisical",
-        ProviderType::Onezone => "a Onezone",
     }
 }
 
