@@ -9,7 +9,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::controller::run::{RunConfig, run};
-use crate::egress::{AllowList, DEFAULT_ALLOWED_HOSTS};
+use crate::egress::AllowList;
+use crate::providers::DEFAULT_HOSTS;
 use crate::providers::http::HttpSettings;
 use crate::telemetry::{LogFormat, init_logging};
 
@@ -92,7 +93,7 @@ pub enum CliError {
 
 impl RunArgs {
     fn config(&self) -> Result<RunConfig, CliError> {
-        let hosts = DEFAULT_ALLOWED_HOSTS
+        let hosts = DEFAULT_HOSTS
             .iter()
             .copied()
             .chain(self.allowed_hosts.iter().map(String::as_str));

@@ -2,7 +2,7 @@
 //!
 //! [`parse_base_url`] is the one parser of a provider's base URL: the HTTP client uses its result,
 //! the allow-list compares the host it normalised, and the CRD's `baseUrl` pattern
-//! ([`BASE_URL_PATTERN`]) accepts exactly the strings it accepts (unit and property tests check
+//! ([`crate::api::BASE_URL_PATTERN`]) accepts exactly the strings it accepts (unit and property tests check
 //! both on the same inputs).
 //!
 //! An allow-list entry is `host`, `host:port`, `https://host[:port]` (HTTPS only) or
@@ -13,145 +13,11 @@ use url::{Host, Url};
 use crate::outcome::redact::MASK;
 use crate::outcome::{ProviderError, Reason};
 
-/// Hosts allowed by default: the official provider API hosts, as each provider registers them.
-pub const DEFAULT_ALLOWED_HOSTS: [&str; crate::providers::DEFAULT_HOST_COUNT] = crate::providers::DEFAULT_HOSTS;
-
 /// Longest base URL accepted (the schema's `maxLength`).
 pub const MAX_BASE_URL_LEN: usize = 2048;
 
-macro_rules! dec_octet {
-    () => {
-        "(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
-    };
-}
-macro_rules! ipv4 {
-    () => {
-        concat!(dec_octet!(), "(\\.", dec_octet!(), "){3}")
-    };
-}
-macro_rules! h16 {
-    () => {
-        "[0-9A-Fa-f]{1,4}"
-    };
-}
-macro_rules! ls32 {
-    () => {
-        concat!("(", h16!(), ":", h16!(), "|", ipv4!(), ")")
-    };
-}
-/// RFC 3986 `IPv6address`.
-macro_rules! ipv6 {
-    () => {
-        concat!(
-            "(",
-            "(",
-            h16!(),
-            ":){6}",
-            ls32!(),
-            "|::(",
-            h16!(),
-            ":){5}",
-            ls32!(),
-            "|(",
-            h16!(),
-            ")?::(",
-            h16!(),
-            ":){4}",
-            ls32!(),
-            "|((",
-            h16!(),
-            ":){0,1}",
-            h16!(),
-            ")?::(",
-            h16!(),
-            ":){3}",
-            ls32!(),
-            "|((",
-            h16!(),
-            ":){0,2}",
-            h16!(),
-            ")?::(",
-            h16!(),
-            ":){2}",
-            ls32!(),
-            "|((",
-            h16!(),
-            ":){0,3}",
-            h16!(),
-            ")?::",
-            h16!(),
-            ":",
-            ls32!(),
-            "|((",
-            h16!(),
-            ":){0,4}",
-            h16!(),
-            ")?::",
-            ls32!(),
-            "|((",
-            h16!(),
-            ":){0,5}",
-            h16!(),
-            ")?::",
-            h16!(),
-            "|((",
-            h16!(),
-            ":){0,6}",
-            h16!(),
-            ")?::",
-            ")"
-        )
-    };
-}
-/// One LDH label of at most 63 characters whose first character is in `$first`, and without
-/// hyphens in both the third and fourth position: such labels are reserved for IDNA (`xn--`), and
-/// the URL parser would decode them (internationalised host names are not supported).
-macro_rules! label {
-    ($first:literal) => {
-        concat!(
-            "(",
-            $first,
-            "([A-Za-z0-9-]?[A-Za-z0-9])?",
-            "|",
-            $first,
-            "[A-Za-z0-9-]{2}[A-Za-z0-9]([A-Za-z0-9-]{0,58}[A-Za-z0-9])?",
-            "|",
-            $first,
-            "[A-Za-z0-9-][A-Za-z0-9]-[A-Za-z0-9-]{0,58}[A-Za-z0-9]",
-            ")"
-        )
-    };
-}
-/// A DNS name: labels, the last one starting with a letter (so that it is never read as an IPv4
-/// number, e.g. `127.1`), and an optional trailing dot.
-macro_rules! dns_name {
-    () => {
-        concat!("(", label!("[A-Za-z0-9]"), "\\.)*", label!("[A-Za-z]"), "\\.?")
-    };
-}
-macro_rules! port {
-    () => {
-        "(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
-    };
-}
-
-/// The CRD pattern of `baseUrl`: `http` or `https` (any case), a DNS name, a dotted-quad IPv4
-/// address or a bracketed IPv6 address, an optional port 1-65535 without leading zeros, and at most
-/// one `/`. Nothing else: no userinfo, path, query, fragment, backslash, whitespace or percent sign.
-pub const BASE_URL_PATTERN: &str = concat!(
-    "^[hH][tT][tT][pP][sS]?://(",
-    dns_name!(),
-    "|",
-    ipv4!(),
-    "|\\[",
-    ipv6!(),
-    "\\])(:",
-    port!(),
-    ")?/?$"
-);
-
 /// Parse a provider's base URL. Refuses (with `InvalidProviderConfig`, before any request) anything
-/// [`BASE_URL_PATTERN`] refuses; returns the URL with the host normalised: lower case, no trailing
+/// [`crate::api::BASE_URL_PATTERN`] refuses; returns the URL with the host normalised: lower case, no trailing
 /// dot, IP addresses in canonical form, path `/`.
 pub fn parse_base_url(raw: &str) -> Result<Url, ProviderError> {
     let invalid = |why: &str| {
@@ -183,7 +49,7 @@ pub fn parse_base_url(raw: &str) -> Result<Url, ProviderError> {
     Ok(url)
 }
 
-/// The base-URL grammar of [`BASE_URL_PATTERN`], checked by hand (regular expressions are not a
+/// The base-URL grammar of [`crate::api::BASE_URL_PATTERN`], checked by hand (regular expressions are not a
 /// runtime dependency). Each refusal says what is wrong.
 fn check_base_url_syntax(raw: &str) -> Result<(), &'static str> {
     if raw.len() > MAX_BASE_URL_LEN {
@@ -370,13 +236,6 @@ pub struct InvalidEntry {
     why: String,
 }
 
-impl Default for AllowList {
-    fn default() -> Self {
-        // The constant hosts parse (unit test defaults_allow_official_hosts_over_https_only).
-        Self::parse(DEFAULT_ALLOWED_HOSTS.iter().copied()).expect("default hosts parse")
-    }
-}
-
 impl AllowList {
     /// Parse entries (see the module docs for the forms).
     pub fn parse<'a>(entries: impl IntoIterator<Item = &'a str>) -> Result<Self, InvalidEntry> {
@@ -447,7 +306,7 @@ mod tests {
 
     #[test]
     fn defaults_allow_official_hosts_over_https_only() {
-        let list = AllowList::default();
+        let list = AllowList::parse(["cloud.mongodb.com", "app.infisical.com", "eu.infisical.com"]).unwrap();
         assert!(list.check(&url("https://cloud.mongodb.com/api/atlas/v2/x")).is_ok());
         assert!(list.check(&url("https://app.infisical.com/api/v1/auth")).is_ok());
         let err = list.check(&url("http://cloud.mongodb.com/api")).unwrap_err();
@@ -481,7 +340,7 @@ mod tests {
 
     fn schema_accepts(raw: &str) -> bool {
         static PATTERN: std::sync::LazyLock<regex::Regex> =
-            std::sync::LazyLock::new(|| regex::Regex::new(BASE_URL_PATTERN).unwrap());
+            std::sync::LazyLock::new(|| regex::Regex::new(crate::api::BASE_URL_PATTERN).unwrap());
         raw.len() <= MAX_BASE_URL_LEN && PATTERN.is_match(raw)
     }
 

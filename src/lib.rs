@@ -1,10 +1,10 @@
 //! Revoker: a Kubernetes operator that revokes credentials at external providers.
 //!
-//! Modules, each using only those before it: [`api`] (the CRD types, condition reasons),
-//! [`outcome`] (how a call ended, redaction), [`controller`] (reconcilers and `revoker run`),
-//! [`providers`] (one client per provider behind one trait), [`credentials`] (Secret parsing),
-//! [`egress`] (the host allow-list), [`telemetry`] (metrics, logs), [`server`] (health/metrics
-//! endpoints), [`cli`] (the command line).
+//! Modules, each using only those listed before it: [`api`] (the CRD types, condition reasons,
+//! id and URL rules), [`outcome`] (how a call ended, redaction), [`telemetry`] (metrics, logs),
+//! [`credentials`] (reading Secret keys), [`egress`] (base-URL parser, host allow-list),
+//! [`providers`] (one folder per provider behind one trait), [`controller`] (reconcilers and
+//! `revoker run`), [`server`] (health/metrics endpoints), [`cli`] (the command line).
 
 pub mod api;
 pub mod cli;

@@ -411,7 +411,7 @@ mod tests {
         for kind in ["RevocationProvider", "ClusterRevocationProvider"] {
             for block in ["atlas", "infisical", "onezone"] {
                 let schema = schema_at(kind, &format!("{block}.baseUrl"));
-                assert_eq!(schema["pattern"], crate::egress::BASE_URL_PATTERN, "{kind} {block}");
+                assert_eq!(schema["pattern"], crate::api::BASE_URL_PATTERN, "{kind} {block}");
             }
         }
     }

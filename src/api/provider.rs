@@ -91,7 +91,7 @@ pub struct AtlasProvider {
     /// Base URL of the Atlas Admin API: `http(s)://host[:port]`, no path, query or user name.
     /// Default `https://cloud.mongodb.com`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = crate::egress::BASE_URL_PATTERN), length(max = 2048))]
+    #[schemars(regex(pattern = super::BASE_URL_PATTERN), length(max = 2048))]
     pub base_url: Option<String>,
     /// Secret with either `publicKey` + `privateKey` (API key, HTTP Digest) or `clientId` +
     /// `clientSecret` (service account, OAuth2 client credentials).
@@ -114,7 +114,7 @@ pub struct InfisicalProvider {
     /// Base URL of the Infisical instance: `http(s)://host[:port]`, no path, query or user name.
     /// Default `https://app.infisical.com`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = crate::egress::BASE_URL_PATTERN), length(max = 2048))]
+    #[schemars(regex(pattern = super::BASE_URL_PATTERN), length(max = 2048))]
     pub base_url: Option<String>,
     /// Secret with either `clientId` + `clientSecret` (machine identity, universal-auth login) or
     /// `accessToken`.
@@ -127,7 +127,7 @@ pub struct InfisicalProvider {
 pub struct OnezoneProvider {
     /// Base URL of the Onezone service, e.g. `https://onezone.example.org` (`http(s)://host[:port]`,
     /// no path, query or user name; the operator must be started with this host in `--allowed-host`).
-    #[schemars(regex(pattern = crate::egress::BASE_URL_PATTERN), length(max = 2048))]
+    #[schemars(regex(pattern = super::BASE_URL_PATTERN), length(max = 2048))]
     pub base_url: String,
     /// Secret with key `token` (an Onedata access token, sent as `x-auth-token`).
     pub credentials_secret_ref: LocalSecretRef,

@@ -27,7 +27,7 @@ pub struct HttpSettings {
 impl Default for HttpSettings {
     fn default() -> Self {
         HttpSettings {
-            allow_list: Arc::new(AllowList::default()),
+            allow_list: Arc::new(super::default_allow_list()),
             timeout: Duration::from_secs(30),
             requests_per_second: NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN),
         }

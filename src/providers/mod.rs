@@ -85,6 +85,12 @@ pub fn registration(provider: ProviderType) -> &'static Registration {
         .unwrap_or(&PROVIDERS[0])
 }
 
+/// The egress allow-list with the providers' default hosts (HTTPS only).
+pub fn default_allow_list() -> crate::egress::AllowList {
+    // The registered hosts are plain host names (unit test default_hosts_make_an_allow_list).
+    crate::egress::AllowList::parse(DEFAULT_HOSTS.iter().copied()).expect("default hosts parse")
+}
+
 /// How many default hosts the providers have together.
 pub const DEFAULT_HOST_COUNT: usize = {
     let mut count = 0;
@@ -298,5 +304,12 @@ mod tests {
             DEFAULT_HOSTS,
             ["cloud.mongodb.com", "app.infisical.com", "eu.infisical.com"]
         );
+    }
+
+    #[test]
+    fn default_hosts_make_an_allow_list() {
+        let list = super::default_allow_list();
+        let url = url::Url::parse("https://cloud.mongodb.com/api/atlas/v2").unwrap();
+        assert!(list.check(&url).is_ok());
     }
 }
