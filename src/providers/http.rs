@@ -157,10 +157,18 @@ pub fn describe(err: reqwest::Error) -> String {
     text
 }
 
-/// Parse a Retry-After header given in seconds (the form Atlas uses). HTTP dates are ignored.
+/// A Retry-After header, in either of its RFC 9110 forms: delay-seconds (the form Atlas uses) or
+/// an HTTP date (the wait until then; a date in the past means no wait).
 pub fn retry_after_header(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
-    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 fn transport_error(operation: &str, detail: String) -> ProviderError {
@@ -206,14 +214,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn retry_after_reads_seconds_and_ignores_dates() {
+    fn retry_after_reads_seconds_and_http_dates() {
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(reqwest::header::RETRY_AFTER, "55".parse().unwrap());
         assert_eq!(retry_after_header(&headers), Some(Duration::from_secs(55)));
+        let in_two_minutes = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(120));
+        headers.insert(reqwest::header::RETRY_AFTER, in_two_minutes.parse().unwrap());
+        let wait = retry_after_header(&headers).expect("a date is a wait");
+        assert!(
+            wait > Duration::from_secs(110) && wait <= Duration::from_secs(120),
+            "{wait:?}"
+        );
         headers.insert(
             reqwest::header::RETRY_AFTER,
             "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
         );
+        assert_eq!(
+            retry_after_header(&headers),
+            Some(Duration::ZERO),
+            "a past date: no wait"
+        );
+        headers.insert(reqwest::header::RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after_header(&headers), None);
     }
 }
