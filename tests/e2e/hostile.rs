@@ -214,6 +214,44 @@ fn catalogue() -> Vec<Case> {
     cases
 }
 
+/// A held revocation whose target, provider or mode someone tries to change after creation.
+fn immutable_fields_stay(env: &Env, ns: &str) -> Result<()> {
+    let spec = json!({
+        "providerRef": {"name": "atlas"}, "suspend": true,
+        "atlas": {"federationSettingsId": FED, "identityProviderId": IDP},
+    });
+    env.apply(ns, &revocation("JwksRevocation", "held", spec.clone()).to_string())?;
+    let changes = [
+        (
+            "identity provider id",
+            json!({"atlas": {"federationSettingsId": FED, "identityProviderId": "32b6e34b3d91647abb20e7b9"}}),
+        ),
+        (
+            "federation id",
+            json!({"atlas": {"federationSettingsId": "55fa922fb343282757d9554f", "identityProviderId": IDP}}),
+        ),
+        ("provider", json!({"providerRef": {"name": "atlas-sa"}})),
+        (
+            "provider kind",
+            json!({"providerRef": {"kind": "ClusterRevocationProvider", "name": "atlas"}}),
+        ),
+        ("dry run", json!({"dryRun": true})),
+        ("retries", json!({"backoffLimit": 0})),
+    ];
+    for (what, change) in changes {
+        let mut changed = spec.clone();
+        if let (Some(spec), Some(change)) = (changed.as_object_mut(), change.as_object()) {
+            spec.extend(change.clone());
+        }
+        match env.apply(ns, &revocation("JwksRevocation", "held", changed).to_string()) {
+            Err(message) if message.contains("spec is immutable") => {}
+            Err(message) => return Err(format!("changing the {what}: rejected without saying why: {message}")),
+            Ok(_) => return Err(format!("changing the {what} of a revocation was accepted")),
+        }
+    }
+    Ok(())
+}
+
 pub async fn hostile_manifests_are_rejected_and_call_nothing(env: &mut Env) -> Result<()> {
     let ns = crate::cases::namespace_with_providers(env, "hostile")?;
     let cases = catalogue();
@@ -253,6 +291,7 @@ pub async fn hostile_manifests_are_rejected_and_call_nothing(env: &mut Env) -> R
             format!("{}: ended with reason {reason}", case.what),
         )?;
     }
+    immutable_fields_stay(env, &ns)?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let revoking: Vec<Value> = env
         .sim
@@ -270,7 +309,7 @@ pub async fn hostile_manifests_are_rejected_and_call_nothing(env: &mut Env) -> R
         format!("hostile manifests reached the provider: {revoking:?}"),
     )?;
     eprintln!(
-        "e2e: {} hostile manifests, {} rejected by the API server, {} failed by the controller",
+        "e2e: {} hostile manifests (+6 immutable-field changes), {} rejected by the API server, {} failed by the controller",
         cases.len(),
         cases.len() - accepted.len(),
         accepted.len()
