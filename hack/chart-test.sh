@@ -607,8 +607,13 @@ PY
     if [[ -z $crds_before ]]; then
       # Leave the cluster as we found it: the CRDs did not exist before this test. Wait for the
       # deletion to finish, so that a next run does not adopt a terminating CRD.
-      run "CRDs created by this test deleted" \
-        k delete crd -l "app.kubernetes.io/part-of=revoker,app.kubernetes.io/instance=$rel" --wait=true --timeout=120s
+      # The API server removes a CRD once its cleanup finalizer has run; under load that has
+      # taken over two minutes here, so the wait is generous and a timeout shows the conditions.
+      crds_deleted() {
+        k delete crd -l "app.kubernetes.io/part-of=revoker,app.kubernetes.io/instance=$rel" --wait=true --timeout=300s ||
+          { k get crd -l "app.kubernetes.io/part-of=revoker" -o jsonpath='{range .items[*]}{.metadata.name}: {.status.conditions}{"\n"}{end}'; return 1; }
+      }
+      run "CRDs created by this test deleted" crds_deleted
     fi
   fi
 }
