@@ -67,8 +67,7 @@ fn provider_specs_are_the_official_contracts() {
 fn every_contract_file_is_a_parseable_openapi_document() {
     for name in yaml_files(&ours()) {
         let text = std::fs::read_to_string(ours().join(&name)).expect("read contract");
-        let doc: serde_yaml::Value =
-            serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{name} is not YAML: {e}"));
+        let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{name} is not YAML: {e}"));
         let version = doc
             .get("openapi")
             .or_else(|| doc.get("swagger"))
@@ -98,7 +97,9 @@ fn the_readme_names_only_documented_operations() {
     // Operation names in the README's call table are the backticked first words of its rows.
     let named: Vec<&str> = readme
         .lines()
-        .filter(|line| line.starts_with("| Atlas |") || line.starts_with("| Infisical |") || line.starts_with("| Onezone |"))
+        .filter(|line| {
+            line.starts_with("| Atlas |") || line.starts_with("| Infisical |") || line.starts_with("| Onezone |")
+        })
         .filter_map(|line| line.split('|').nth(2))
         .flat_map(|cell| cell.split('`').skip(1).step_by(2))
         .collect();
