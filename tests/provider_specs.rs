@@ -1,7 +1,7 @@
 //! The contract files in `docs/provider-specs/` are the providers' official contracts, unmodified:
 //! this test compares them byte for byte with the reference copy that CI checks out beside the
-//! repository (`../contract-specs` of a `shared` directory, or `REVOKER_CONTRACT_SPECS`). Outside
-//! CI a missing reference copy is reported and the comparison skipped; under `CI=true` it fails.
+//! clone (see `reference()`; `REVOKER_CONTRACT_SPECS` overrides where). Outside CI a missing
+//! reference copy is reported and the comparison skipped; under `CI=true` it fails.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
