@@ -1,4 +1,4 @@
-//! MongoDB Atlas Admin API v2 client (contract: `docs/provider-specs/atlas.yaml`).
+//! MongoDB Atlas Admin API v2 client (contract: `docs/provider-specs/atlas-admin-v2.yaml`, `atlas-oauth-token.yaml`).
 //!
 //! Two revocations:
 //! - `revokeJwksFromIdentityProvider`: DELETE
