@@ -2,13 +2,17 @@
 //! runs, credential checks, logins, each auth method, and the error paths: a retry after 5xx and
 //! 429, a token refresh after 401, the 406 of an unsupported Atlas version) through the harness in
 //! `contract/harness.rs`: `prism proxy --errors` on the providers' official contracts
-//! (`docs/provider-specs/`) in front of a scripted upstream that answers as the contracts
-//! document. Every request and every answer must validate; the only exceptions are named
-//! (`Allow`): answers the contracts do not list but the providers send (429), and the 406 path.
+//! (`docs/provider-specs/`) in front of an upstream — scripted answers here, the provider
+//! simulator in `contract/simulator.rs`. Every request and every answer must validate; the only
+//! exceptions are named (`Allow`): statuses the contracts do not list but the providers send (429,
+//! Atlas's 406; their bodies are still validated against the operation's documented error body),
+//! and the undocumented Accept of the 406 path.
 //! Prism is installed by `hack/prism.sh install` (hack/test.sh does it); a missing Prism fails.
 
 #[path = "contract/harness.rs"]
 mod harness;
+#[path = "contract/simulator.rs"]
+mod simulator;
 #[path = "contract/spec.rs"]
 mod spec;
 
@@ -17,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use harness::{Allow, Canned, Harness, Script, Secrets, UpstreamRequest, assert_valid};
+use harness::{Allow, Canned, Harness, Script, Secrets, Upstream, UpstreamRequest, assert_valid};
 use revoker::api::{
     AtlasProvider, InfisicalAuthMethod, InfisicalProvider, LocalSecretRef, NamedTokenAction, OnezoneProvider,
 };
@@ -210,7 +214,7 @@ async fn atlas_rig() -> AtlasRig {
         api_key: None,
     };
     AtlasRig {
-        harness: Harness::start(&ATLAS_SPECS, script, secrets, None).await,
+        harness: Harness::start(&ATLAS_SPECS, Upstream::Script(script), secrets, None).await,
         reject_tokens,
     }
 }
@@ -502,7 +506,13 @@ async fn infisical_rig() -> Harness {
         ..Secrets::default()
     };
     let script = infisical_answers(Arc::default(), Arc::default());
-    Harness::start(&["infisical.yaml"], script, secrets, Some(as_azure_route)).await
+    Harness::start(
+        &["infisical.yaml"],
+        Upstream::Script(script),
+        secrets,
+        Some(as_azure_route),
+    )
+    .await
 }
 
 fn infisical_client(harness: &Harness, creds: InfisicalCredentials) -> InfisicalClient {
@@ -712,7 +722,13 @@ async fn onezone_requests_and_error_paths_match_the_official_contract() {
         api_key: Some(OZ_TOKEN.into()),
         ..Secrets::default()
     };
-    let harness = Harness::start(&["onezone.yaml"], onezone_answers(Arc::default()), secrets, None).await;
+    let harness = Harness::start(
+        &["onezone.yaml"],
+        Upstream::Script(onezone_answers(Arc::default())),
+        secrets,
+        None,
+    )
+    .await;
     let config = OnezoneProvider {
         base_url: harness.url.clone(),
         credentials_secret_ref: secret_ref(),

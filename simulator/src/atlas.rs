@@ -416,11 +416,28 @@ fn with_idp(
 }
 
 fn revoke_jwks(sim: &Sim, req: &SimRequest, fid: &str, idp: &str) -> Response {
-    with_idp(sim, req, JWKS_VERSIONS, fid, idp, |p, _| {
+    with_idp(sim, req, JWKS_VERSIONS, fid, idp, |p, version| {
         p.jwks_revocations += 1;
         p.last_jwks_revoked_at = Some(now_rfc3339());
-        empty_response(StatusCode::NO_CONTENT)
+        // The contract's 204 names the versioned media type, as Atlas's own answer does.
+        let mut resp = empty_response(StatusCode::NO_CONTENT);
+        set_header(
+            &mut resp,
+            "content-type",
+            &format!("application/vnd.atlas.{version}+json"),
+        );
+        resp
     })
+}
+
+/// The contract's legacy id: 20 lowercase hex digits (the first 20 of the 24-digit id).
+fn legacy_okta_id(id: &str) -> String {
+    id.chars()
+        .filter(char::is_ascii_hexdigit)
+        .map(|c| c.to_ascii_lowercase())
+        .chain(std::iter::repeat('0'))
+        .take(20)
+        .collect()
 }
 
 fn get_idp(sim: &Sim, req: &SimRequest, fid: &str, idp: &str) -> Response {
@@ -430,7 +447,7 @@ fn get_idp(sim: &Sim, req: &SimRequest, fid: &str, idp: &str) -> Response {
             version,
             &json!({
                 "id": p.id,
-                "oktaIdpId": format!("0oa{}", p.id.chars().take(17).collect::<String>()),
+                "oktaIdpId": legacy_okta_id(&p.id),
                 "displayName": p.display_name,
                 "protocol": p.protocol,
                 "idpType": "WORKFORCE",

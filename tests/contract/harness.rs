@@ -1,7 +1,10 @@
 //! The contract harness: client -> recording proxy -> `prism proxy --errors <contract>` ->
-//! scripted upstream. Prism validates each request (path, method, parameters, body, presence of
-//! credentials) and each upstream answer (status, content type, body) against the official
-//! contract and answers an error on a violation. The recording proxy checks what Prism does not:
+//! upstream (scripted answers, or the provider simulator). Prism validates each request (path,
+//! method, parameters, body, presence of credentials) and each upstream answer (status, content
+//! type, body) against the official contract and answers an error on a violation. Answers the
+//! contracts do not list but providers send (406, 429) are validated against a copy of the
+//! contract that gives them the operation's documented error body, and still reported as
+//! undocumented (see `Allow`). The recording proxy checks what Prism does not:
 //! undeclared query parameters, the `Accept` media type, the request `Content-Type`, and that the
 //! credentials are valid ones of an allowed scheme, including the HTTP Digest answer to the
 //! challenge it issues itself (Prism's own digest check rejects every real digest header).
@@ -10,6 +13,7 @@ use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,6 +22,7 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use base64::Engine;
+use diqwest::WithDigestAuth;
 use md5::{Digest, Md5};
 
 use super::spec::{Contract, OperationSpec, Scheme};
@@ -28,7 +33,15 @@ const REALM: &str = "MMS Public API";
 /// A header Prism's digest parser accepts; sent on only after the real answer was verified.
 const PRISM_DIGEST: &str = r#"Digest username="pub" realm="mms" nonce="abc123" uri="x" response="r""#;
 /// Prism's answer text for a status code the contract does not list (a warning, not an error).
-const UNDOCUMENTED_STATUS: &str = "Unable to match the returned status code";
+const PRISM_UNDOCUMENTED_STATUS: &str = "Unable to match the returned status code";
+/// Our own finding for the same (also for the statuses the defensive copy adds).
+const UNDOCUMENTED_STATUS: &str = "is not in the official contract";
+/// The path the client sent, for the forwarder: Prism passes on the path it validated.
+const ORIGINAL_PATH: &str = "x-revoker-contract-original-path";
+/// Statuses providers answer that the official contracts do not list for these operations: Atlas's
+/// 406 for an unsupported version and every provider's 429. The defensive copy of a contract gives
+/// them the operation's documented error body so that Prism still validates what comes back.
+const DEFENSIVE_STATUSES: [&str; 2] = ["406", "429"];
 
 pub fn contracts_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/provider-specs")
@@ -86,6 +99,18 @@ impl Canned {
 
 pub type Script = Arc<dyn Fn(&UpstreamRequest) -> Canned + Send + Sync>;
 
+/// What answers behind Prism.
+pub enum Upstream {
+    /// Scripted answers: the client's error paths on demand.
+    Script(Script),
+    /// The provider simulator at `url`. Prism only passes on a Digest header it can parse, so the
+    /// forwarder signs those requests again for the simulator's own challenge with `digest`.
+    Simulator {
+        url: String,
+        digest: Option<(String, String)>,
+    },
+}
+
 /// The credential values a request may carry.
 #[derive(Clone, Default)]
 pub struct Secrets {
@@ -123,7 +148,10 @@ impl Exchange {
             .iter()
             .filter(|v| {
                 !allowed.iter().any(|a| match a {
-                    Allow::UndocumentedStatus(code) => *code == self.status && v.contains(UNDOCUMENTED_STATUS),
+                    Allow::UndocumentedStatus(code) => {
+                        *code == self.status
+                            && (v.contains(UNDOCUMENTED_STATUS) || v.contains(PRISM_UNDOCUMENTED_STATUS))
+                    }
                     Allow::UndocumentedAccept => v.starts_with("undocumented Accept"),
                 })
             })
@@ -201,19 +229,28 @@ struct Front {
     alias: Option<Alias>,
     log: Arc<Mutex<Vec<Exchange>>>,
     client: reqwest::Client,
+    /// Bearer tokens the upstream issued through the harness (logins, token requests).
+    issued: Mutex<Vec<String>>,
+    /// Whether the upstream answers an unsupported Atlas version itself (the simulator does).
+    upstream_negotiates: bool,
 }
 
 impl Harness {
-    /// Start one Prism proxy per contract file, all in front of the same scripted upstream, and
-    /// the recording proxy in front of them; `url` is the base URL to give the client.
-    pub async fn start(files: &[&str], script: Script, secrets: Secrets, alias: Option<Alias>) -> Harness {
+    /// Start one Prism proxy per contract file, all in front of the same upstream, and the
+    /// recording proxy in front of them; `url` is the base URL to give the client.
+    pub async fn start(files: &[&str], upstream: Upstream, secrets: Secrets, alias: Option<Alias>) -> Harness {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let upstream = start_upstream(script).await;
+        let upstream_negotiates = matches!(upstream, Upstream::Simulator { .. });
+        let upstream = match upstream {
+            Upstream::Script(script) => start_upstream(script).await,
+            Upstream::Simulator { url, digest } => start_forwarder(url, digest).await,
+        };
         let dir = contracts_dir();
         let mut prisms = Vec::new();
         let mut routes = Vec::new();
         for file in files {
-            let (prism, prism_port) = start_prism(&dir.join(file), &format!("http://127.0.0.1:{upstream}"));
+            let defensive = defensive_copy(&dir, file);
+            let (prism, prism_port) = start_prism(&defensive, &format!("http://127.0.0.1:{upstream}"));
             prisms.push(prism);
             routes.push(Route {
                 contract: Contract::load(&dir, file),
@@ -227,6 +264,8 @@ impl Harness {
             alias,
             log: log.clone(),
             client: reqwest::Client::new(),
+            issued: Mutex::default(),
+            upstream_negotiates,
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
@@ -320,7 +359,7 @@ impl Front {
                 exchange.violations.extend(problem);
             }
         }
-        if exchange.violations.iter().any(|v| v.starts_with("undocumented Accept")) {
+        if !self.upstream_negotiates && exchange.violations.iter().any(|v| v.starts_with("undocumented Accept")) {
             // What Atlas does with a version it does not serve; Prism would pass it on.
             exchange.status = 406;
             return self.finish(exchange, not_acceptable());
@@ -331,6 +370,8 @@ impl Front {
             prism_path_and_query(&route.contract, &validated_path, parts.uri.query())
         );
         let mut upstream = self.client.request(parts.method.clone(), target).body(body);
+        // Prism passes on the path it validated (an alias, or without a Swagger basePath).
+        upstream = upstream.header(ORIGINAL_PATH, &path);
         for (name, value) in &headers {
             if name != header::HOST {
                 upstream = upstream.header(name, value);
@@ -348,11 +389,36 @@ impl Front {
         let bytes = response.bytes().await.unwrap_or_default();
         exchange.status = status;
         exchange.violations.extend(prism_findings(&response_headers, &bytes));
+        if !op.documents_status(status) {
+            exchange
+                .violations
+                .push(format!("status {status} {UNDOCUMENTED_STATUS} of {}", op.label));
+        }
+        if (200..300).contains(&status) {
+            self.learn_issued_token(&bytes);
+        }
         let mut out = Response::builder().status(status);
         for (name, value) in &response_headers {
             out = out.header(name, value);
         }
         self.finish(exchange, out.body(Body::from(bytes)).expect("response"))
+    }
+
+    /// A token endpoint's or login's answer names the bearer token later requests may carry.
+    fn learn_issued_token(&self, body: &[u8]) {
+        let Ok(answer) = serde_json::from_slice::<serde_json::Value>(body) else {
+            return;
+        };
+        let token = ["access_token", "accessToken"]
+            .iter()
+            .find_map(|key| answer.get(key).and_then(serde_json::Value::as_str));
+        if let Some(token) = token {
+            self.issued.lock().expect("issued").push(token.to_string());
+        }
+    }
+
+    fn bearer_is_valid(&self, token: &str) -> bool {
+        self.secrets.bearer.iter().any(|t| t == token) || self.issued.lock().expect("issued").iter().any(|t| t == token)
     }
 
     fn finish(&self, exchange: Exchange, response: Response) -> Response {
@@ -416,7 +482,7 @@ impl Front {
         let (scheme, valid) = match kind.to_ascii_lowercase().as_str() {
             "bearer" => (
                 Scheme::Bearer,
-                self.secrets.bearer.iter().any(|t| t == rest)
+                self.bearer_is_valid(rest)
                     || (op.schemes.contains(&Scheme::ApiKeyHeader("authorization".into()))
                         && self.secrets.api_key.as_deref() == Some(rest)),
             ),
@@ -632,6 +698,162 @@ fn not_acceptable() -> Response {
                 .to_string(),
         ))
         .expect("response")
+}
+
+/// A copy of the contract `file` in which every operation also lists the defensive statuses it
+/// does not document, with the body of its first documented error answer.
+fn defensive_copy(dir: &Path, file: &str) -> PathBuf {
+    static COPIES: AtomicUsize = AtomicUsize::new(0);
+    let text = std::fs::read_to_string(dir.join(file)).unwrap_or_else(|e| panic!("read {file}: {e}"));
+    let mut doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("parse {file}: {e}"));
+    let root = doc.clone();
+    let operations = doc
+        .get_mut("paths")
+        .and_then(serde_yaml::Value::as_mapping_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(serde_yaml::Value::as_mapping_mut)
+        .flat_map(|item| item.values_mut());
+    for op in operations {
+        let Some(responses) = op.get_mut("responses").and_then(serde_yaml::Value::as_mapping_mut) else {
+            continue;
+        };
+        let status_of = |code: &serde_yaml::Value| match code {
+            serde_yaml::Value::Number(n) => n.to_string(),
+            other => other.as_str().unwrap_or_default().to_string(),
+        };
+        let documented: Vec<String> = responses.keys().map(status_of).collect();
+        let template = responses
+            .iter()
+            .find(|(code, _)| status_of(code).starts_with('4'))
+            .map(|(code, response)| (status_of(code), response.clone()));
+        let Some((template_status, template)) = template else {
+            continue;
+        };
+        for status in DEFENSIVE_STATUSES {
+            if !documented.iter().any(|d| d == status) {
+                let mut answer = resolve_local(&root, template.clone());
+                retarget_status(&mut answer, &template_status, status);
+                responses.insert(serde_yaml::Value::from(status), answer);
+            }
+        }
+    }
+    let n = COPIES.fetch_add(1, Ordering::SeqCst);
+    let path = std::env::temp_dir().join(format!("revoker-contract-{}-{n}-{file}", std::process::id()));
+    let text = serde_yaml::to_string(&doc).expect("serialize contract");
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    path
+}
+
+/// `value` with every local `$ref` replaced by what it names (bounded: contracts here nest little).
+fn resolve_local(root: &serde_yaml::Value, value: serde_yaml::Value) -> serde_yaml::Value {
+    fn walk(root: &serde_yaml::Value, value: serde_yaml::Value, depth: usize) -> serde_yaml::Value {
+        if depth > 16 {
+            return value;
+        }
+        if let Some(reference) = value.get("$ref").and_then(serde_yaml::Value::as_str) {
+            let mut target = root;
+            for part in reference.trim_start_matches("#/").split('/') {
+                target = target.get(part).unwrap_or(&serde_yaml::Value::Null);
+            }
+            return walk(root, target.clone(), depth + 1);
+        }
+        match value {
+            serde_yaml::Value::Mapping(map) => map
+                .into_iter()
+                .map(|(k, v)| (k, walk(root, v, depth + 1)))
+                .collect::<serde_yaml::Mapping>()
+                .into(),
+            serde_yaml::Value::Sequence(items) => items.into_iter().map(|v| walk(root, v, depth + 1)).collect(),
+            other => other,
+        }
+    }
+    walk(root, value, 0)
+}
+
+/// An error body that pins its status (Infisical's `statusCode: {enum: [400]}`) names `to` instead.
+fn retarget_status(value: &mut serde_yaml::Value, from: &str, to: &str) {
+    match value {
+        serde_yaml::Value::Mapping(map) => {
+            for (key, child) in map.iter_mut() {
+                let pinned = key.as_str() == Some("enum")
+                    && child
+                        .as_sequence()
+                        .is_some_and(|s| s.len() == 1 && s[0].as_u64().map(|n| n.to_string()).as_deref() == Some(from));
+                if pinned {
+                    let code: u64 = to.parse().expect("numeric status");
+                    *child = serde_yaml::Value::Sequence(vec![code.into()]);
+                } else {
+                    retarget_status(child, from, to);
+                }
+            }
+        }
+        serde_yaml::Value::Sequence(items) => items.iter_mut().for_each(|v| retarget_status(v, from, to)),
+        _ => {}
+    }
+}
+
+/// Pass every request on to the simulator; a Digest request is signed again for its challenge.
+async fn start_forwarder(base: String, digest: Option<(String, String)>) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let forwarder = Arc::new((client, base, digest));
+    let app = axum::Router::new().fallback(move |req: Request| {
+        let forwarder = forwarder.clone();
+        async move {
+            let (client, base, digest) = &*forwarder;
+            forward(client, base, digest.as_ref(), req).await
+        }
+    });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    port
+}
+
+async fn forward(client: &reqwest::Client, base: &str, digest: Option<&(String, String)>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+    let path = header_text(&parts.headers, ORIGINAL_PATH).unwrap_or_else(|| parts.uri.path().to_string());
+    let target = match parts.uri.query() {
+        Some(query) => format!("{base}{path}?{query}"),
+        None => format!("{base}{path}"),
+    };
+    let resign = header_text(&parts.headers, header::AUTHORIZATION.as_str()).as_deref() == Some(PRISM_DIGEST);
+    let mut request = client.request(parts.method.clone(), target).body(body);
+    for (name, value) in &parts.headers {
+        let skip = name == header::HOST
+            || name == header::CONTENT_LENGTH
+            || name == ORIGINAL_PATH
+            || (resign && name == header::AUTHORIZATION);
+        if !skip {
+            request = request.header(name, value);
+        }
+    }
+    let sent = match (resign, digest) {
+        (true, Some((user, password))) => request
+            .send_digest_auth((user.as_str(), password.as_str()))
+            .await
+            .map_err(|e| e.to_string()),
+        _ => request.send().await.map_err(|e| e.to_string()),
+    };
+    let response = match sent {
+        Ok(response) => response,
+        Err(e) => {
+            eprintln!("the simulator did not answer: {e}");
+            return plain(502, "simulator unreachable");
+        }
+    };
+    let mut out = Response::builder().status(response.status().as_u16());
+    for (name, value) in response.headers() {
+        if name != header::CONTENT_LENGTH && name != header::TRANSFER_ENCODING && name != header::CONNECTION {
+            out = out.header(name, value);
+        }
+    }
+    let bytes = response.bytes().await.unwrap_or_default();
+    out.body(Body::from(bytes)).expect("response")
 }
 
 async fn start_upstream(script: Script) -> u16 {

@@ -29,6 +29,14 @@ pub struct OperationSpec {
     pub consumes: BTreeSet<String>,
     /// Alternatives; empty means the operation takes no credentials.
     pub schemes: Vec<Scheme>,
+    /// The response statuses the contract lists (`default` included).
+    pub statuses: BTreeSet<String>,
+}
+
+impl OperationSpec {
+    pub fn documents_status(&self, status: u16) -> bool {
+        self.statuses.contains("default") || self.statuses.contains(&status.to_string())
+    }
 }
 
 impl Contract {
@@ -88,6 +96,16 @@ impl Contract {
             produces: self.produces(op),
             consumes: self.consumes(op),
             schemes: self.schemes(op),
+            statuses: op
+                .get("responses")
+                .and_then(Value::as_mapping)
+                .into_iter()
+                .flatten()
+                .filter_map(|(code, _)| match code {
+                    Value::Number(n) => Some(n.to_string()),
+                    other => other.as_str().map(str::to_string),
+                })
+                .collect(),
         })
     }
 
