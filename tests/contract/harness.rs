@@ -216,6 +216,16 @@ pub struct Harness {
     pub url: String,
     log: Arc<Mutex<Vec<Exchange>>>,
     _prisms: Vec<Prism>,
+    /// The defensive copies of the contracts, removed with the harness.
+    copies: Vec<PathBuf>,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        for copy in &self.copies {
+            let _ = std::fs::remove_file(copy);
+        }
+    }
 }
 
 struct Route {
@@ -248,9 +258,11 @@ impl Harness {
         let dir = contracts_dir();
         let mut prisms = Vec::new();
         let mut routes = Vec::new();
+        let mut copies = Vec::new();
         for file in files {
             let defensive = defensive_copy(&dir, file);
             let (prism, prism_port) = start_prism(&defensive, &format!("http://127.0.0.1:{upstream}"));
+            copies.push(defensive);
             prisms.push(prism);
             routes.push(Route {
                 contract: Contract::load(&dir, file),
@@ -278,6 +290,7 @@ impl Harness {
             url: format!("http://127.0.0.1:{port}"),
             log,
             _prisms: prisms,
+            copies,
         }
     }
 

@@ -27,6 +27,7 @@ const UNKNOWN_IDENTITY: &str = "00000000-0000-4000-8000-000000000404";
 /// The simulator process (killed on drop) and its admin API.
 struct Simulator {
     child: Child,
+    dir: PathBuf,
     url: String,
     http: reqwest::Client,
 }
@@ -35,6 +36,7 @@ impl Drop for Simulator {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -82,6 +84,7 @@ impl Simulator {
         };
         Simulator {
             child,
+            dir,
             url: format!("http://127.0.0.1:{port}"),
             http: reqwest::Client::new(),
         }
