@@ -13,6 +13,8 @@ BIN=$(hack/bin-path.sh --with-helm)
 export PATH="$BIN:$PATH"
 hack/prism.sh install >&2
 export REVOKER_PRISM="$(hack/prism.sh path)"
+hack/kstatus.sh build >/dev/null   # the e2e test of what GitOps tools read
+hack/lua.sh path >/dev/null
 
 echo "== cargo test (unit, provider clients, controller, contract, e2e)" >&2
 cargo test --locked --workspace --all-targets

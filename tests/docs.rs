@@ -118,3 +118,32 @@ fn adding_a_provider_lists_every_file_a_provider_touches() {
         }
     }
 }
+
+/// The Argo CD health checks: one `health.lua` per kind, the same script for every revocation kind
+/// and for both provider kinds, and `argocd-cm-patch.yaml` holding each one verbatim.
+#[test]
+fn argocd_health_checks_are_one_script_per_kind_and_the_patch_holds_them() {
+    let revocations = ["JwksRevocation", "AuthMethodRevocation", "TokenRevocation"];
+    let providers = ["RevocationProvider", "ClusterRevocationProvider"];
+    let script = |kind: &str| read(&format!("deploy/argocd/revoker.dev/{kind}/health.lua"));
+    for group in [&revocations[..], &providers[..]] {
+        for kind in group {
+            assert_eq!(
+                script(kind),
+                script(group[0]),
+                "{kind}'s health.lua differs from {}'s",
+                group[0]
+            );
+        }
+    }
+    let patch: serde_yaml::Value =
+        serde_yaml::from_str(&read("deploy/argocd/argocd-cm-patch.yaml")).expect("argocd-cm-patch.yaml is YAML");
+    for kind in revocations.iter().chain(&providers) {
+        let key = format!("resource.customizations.health.revoker.dev_{kind}");
+        assert_eq!(
+            patch["data"][key.as_str()].as_str(),
+            Some(script(kind).as_str()),
+            "argocd-cm-patch.yaml's {key} is not deploy/argocd/revoker.dev/{kind}/health.lua"
+        );
+    }
+}

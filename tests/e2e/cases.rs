@@ -34,6 +34,9 @@ pub const ALL: &[(&str, TestFn)] = &[
     ("an_echoing_provider_learns_nothing_it_can_show", |env| {
         Box::pin(crate::echo::an_echoing_provider_learns_nothing_it_can_show(env))
     }),
+    ("gitops_tools_read_every_phase", |env| {
+        Box::pin(crate::health::gitops_tools_read_every_phase(env))
+    }),
     ("hostile_manifests_are_rejected_and_call_nothing", |env| {
         Box::pin(crate::hostile::hostile_manifests_are_rejected_and_call_nothing(env))
     }),

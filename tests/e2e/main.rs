@@ -11,6 +11,7 @@
 mod cases;
 mod echo;
 mod env;
+mod health;
 mod hostile;
 mod sim;
 
