@@ -113,6 +113,16 @@ def check(cond, msg):
     if not cond:
         errors.append(msg)
 
+g = v.get("global") or {}
+common = {**(g.get("commonLabels") or {}), **(v.get("commonLabels") or {})}
+# extraObjects are the user's: the ci values mark them with this label, and they get no chart labels.
+EXTRA = "chart-test/extra-object"
+extra = [d for d in docs if (d.get("metadata", {}).get("labels") or {}).get(EXTRA) == "true"]
+check(len(extra) == len(v.get("extraObjects") or []), f"{len(extra)} extraObjects rendered, want {len(v.get('extraObjects') or [])}")
+for d in extra:
+    check(d["metadata"].get("namespace") in (None, namespace), f"extraObjects tpl: namespace {d['metadata'].get('namespace')}")
+    check("{{" not in str(d), f"extraObjects not rendered through tpl: {d}")
+docs = [d for d in docs if d not in extra]
 by_kind = {}
 for d in docs:
     check(d.get("apiVersion") and d.get("kind") and d.get("metadata", {}).get("name"),
@@ -121,8 +131,8 @@ for d in docs:
     labels = d["metadata"].get("labels") or {}
     for l in ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/managed-by", "helm.sh/chart"):
         check(l in labels, f"{d['kind']}/{d['metadata']['name']} lacks label {l}")
-    for k, val in (v.get("commonLabels") or {}).items():
-        check(labels.get(k) == val, f"{d['kind']}/{d['metadata']['name']} lacks commonLabels {k}")
+    for k, val in common.items():
+        check(labels.get(k) == val, f"{d['kind']}/{d['metadata']['name']} lacks commonLabels {k}={val} (global merged, local wins)")
 names = {(d["kind"], d["metadata"]["name"]) for d in docs}
 def one(kind):
     objs = by_kind.get(kind, [])
@@ -140,11 +150,16 @@ check(sel and all(plabels.get(k) == x for k, x in sel.items()), "pod labels do n
 for k, x in (v.get("podLabels") or {}).items():
     check(plabels.get(k) == x, f"podLabels {k} missing")
 check((spec.get("template", {}).get("metadata", {}).get("annotations") or {}) == (v.get("podAnnotations") or {}), "podAnnotations")
+check(spec.get("revisionHistoryLimit") == v["revisionHistoryLimit"], "revisionHistoryLimit")
+check(spec.get("strategy", {}) == v["strategy"], "strategy")
+check((pod.get("volumes") or []) == v["volumes"], "volumes")
 psc = pod.get("securityContext", {})
 check(psc.get("runAsNonRoot") is True and psc.get("runAsUser") == 65532, "pod securityContext runAsNonRoot/runAsUser")
 check(psc.get("seccompProfile", {}).get("type") == "RuntimeDefault", "seccompProfile RuntimeDefault")
 check("fsGroup" in psc, "fsGroup")
 c = (pod.get("containers") or [{}])[0]
+check(c.get("securityContext") == v["containerSecurityContext"], "container securityContext == containerSecurityContext")
+check((c.get("volumeMounts") or []) == v["volumeMounts"], "volumeMounts")
 csc = c.get("securityContext", {})
 check(csc.get("readOnlyRootFilesystem") is True, "readOnlyRootFilesystem")
 check(csc.get("allowPrivilegeEscalation") is False, "allowPrivilegeEscalation false")
@@ -157,11 +172,24 @@ args = c.get("args", [])
 port = v["metrics"]["port"]
 check(args[:1] == ["run"], "first arg must be run")
 fmt_num = lambda x: str(x)
-expect = [
-    f"--cluster-resource-namespace={namespace}",
+def log_level():
+    if v["log"]["level"]:
+        return v["log"]["level"]
+    gl = g.get("logLevel", "")
+    if isinstance(gl, int):
+        return "trace" if gl >= 6 else "debug" if gl >= 4 else "info"
+    return gl or "info"
+watched = v["watchNamespaces"]
+if watched:
+    scope = [f"--namespace={','.join(watched)}"]
+    check(not any(a.startswith("--cluster-resource-namespace") for a in args), "no --cluster-resource-namespace in namespace-scoped mode")
+else:
+    scope = [f"--cluster-resource-namespace={v['clusterResourceNamespace'] or namespace}"]
+    check(not any(a.startswith("--namespace") for a in args), "no --namespace when watching every namespace")
+expect = scope + [
     f"--metrics-addr=0.0.0.0:{port}",
     f"--log-format={v['log']['format']}",
-    f"--log-level={v['log']['level']}",
+    f"--log-level={log_level()}",
     f"--concurrency={v['concurrency']}",
     f"--provider-qps={fmt_num(v['providerQPS'])}",
     f"--request-timeout={v['requestTimeoutSeconds']}",
@@ -186,9 +214,14 @@ ports = c.get("ports", [])
 check(ports and ports[0].get("name") == "http-metrics" and ports[0].get("containerPort") == port, "container port http-metrics")
 check(c.get("livenessProbe", {}).get("httpGet") == {"path": "/healthz", "port": "http-metrics"}, "liveness /healthz")
 check(c.get("readinessProbe", {}).get("httpGet") == {"path": "/readyz", "port": "http-metrics"}, "readiness /readyz")
-for key in ("nodeSelector", "tolerations", "affinity", "imagePullSecrets"):
+for key in ("nodeSelector", "tolerations", "affinity"):
     check((pod.get(key) or type(v[key])()) == v[key], f"pod {key}")
-check(pod.get("priorityClassName", "") == v["priorityClassName"], "priorityClassName")
+pull = []
+for x in (g.get("imagePullSecrets") or []) + v["imagePullSecrets"]:
+    if x not in pull:
+        pull.append(x)
+check((pod.get("imagePullSecrets") or []) == pull, f"imagePullSecrets {pod.get('imagePullSecrets')} != global + local {pull}")
+check(pod.get("priorityClassName", "") == (v["priorityClassName"] or g.get("priorityClassName") or ""), "priorityClassName (local, else global)")
 tsc = pod.get("topologySpreadConstraints") or []
 check(len(tsc) == len(v["topologySpreadConstraints"]), "topologySpreadConstraints")
 for t in tsc:
@@ -241,8 +274,19 @@ for np in nps:
 # RBAC
 rb = v["rbac"]
 full = dep["metadata"]["name"]
-check(("ClusterRole", full) in names and ("ClusterRoleBinding", full) in names, "controller ClusterRole/Binding")
-le_objs = [d for d in docs if d["kind"] in ("Role", "RoleBinding")]
+cluster_wide = not watched
+check((("ClusterRole", full) in names) == cluster_wide and (("ClusterRoleBinding", full) in names) == cluster_wide,
+      "controller ClusterRole/Binding exactly when no watchNamespaces")
+scoped = [d for d in docs if d["kind"] in ("Role", "RoleBinding") and d["metadata"]["name"] == full]
+check(sorted(d["metadata"]["namespace"] for d in scoped if d["kind"] == "Role") == sorted(watched), "a Role per watched namespace")
+check(sorted(d["metadata"]["namespace"] for d in scoped if d["kind"] == "RoleBinding") == sorted(watched), "a RoleBinding per watched namespace")
+for d in scoped:
+    if d["kind"] == "Role":
+        res = {r for rule in d["rules"] for r in rule["resources"]}
+        check(not res & {"namespaces", "clusterrevocationproviders", "clusterrevocationproviders/status"}, f"namespaced Role holds cluster-scoped resources: {res}")
+    else:
+        check(d["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": full}, "RoleBinding roleRef")
+le_objs = [d for d in docs if d["kind"] in ("Role", "RoleBinding") and d["metadata"]["name"] == full + "-leader-election"]
 if le["enabled"]:
     check(len(le_objs) == 2 and all(d["metadata"]["namespace"] == le_ns for d in le_objs), "leader-election Role/RoleBinding in the lease namespace")
     for d in le_objs:
@@ -254,8 +298,10 @@ else:
 for d in docs:
     if d["kind"] in ("ClusterRoleBinding", "RoleBinding"):
         check(d["subjects"] == [{"kind": "ServiceAccount", "name": sa_name, "namespace": namespace}], f"{d['kind']} subject")
-agg = [d for d in by_kind.get("ClusterRole", []) if d["metadata"]["name"] in (full + "-view", full + "-edit")]
-check(len(agg) == (2 if rb["aggregateClusterRoles"] else 0), "aggregated ClusterRoles")
+agg = {d["metadata"]["name"] for d in by_kind.get("ClusterRole", [])} & {full + "-view", full + "-edit"}
+want_agg = {full + "-view"} if rb["aggregateToView"] else set()
+want_agg |= {full + "-edit"} if rb["aggregateToEdit"] else set()
+check(agg == want_agg, f"aggregated ClusterRoles {sorted(agg)}, want {sorted(want_agg)}")
 
 # CRDs
 crds = by_kind.get("CustomResourceDefinition", [])
@@ -384,6 +430,15 @@ must_fail "schema: providerQPS is a whole number" "$SCHEMA" "at '/providerQPS'" 
 must_fail "schema: podDisruptionBudget.minAvailable number or percentage" "$SCHEMA" "at '/podDisruptionBudget/minAvailable'" --set-string podDisruptionBudget.minAvailable=half
 must_fail "replicaCount>1 needs leader election" "execution error" "requires leaderElection.enabled=true" --set leaderElection.enabled=false
 must_fail "serviceAccount.name required when create=false" "execution error" "serviceAccount.name is required" --set serviceAccount.create=false
+must_fail "securityContext refused, naming the two contexts" "execution error" "set the container's with containerSecurityContext and the pod's with podSecurityContext" --set securityContext.runAsNonRoot=true
+must_fail "rbac.aggregateClusterRoles refused, naming its successors" "execution error" "rbac.aggregateToView (default true) creates the view role, rbac.aggregateToEdit" --set rbac.aggregateClusterRoles=true
+must_fail "clusterResourceNamespace refused in namespace-scoped mode" "execution error" "clusterResourceNamespace has no effect with watchNamespaces" --set 'watchNamespaces={team-a}' --set clusterResourceNamespace=revoker-cluster
+must_fail "schema: watchNamespaces entries are namespace names" "$SCHEMA" "at '/watchNamespaces/0'" --set 'watchNamespaces={Team_A}'
+must_fail "schema: clusterResourceNamespace is a namespace name" "$SCHEMA" "at '/clusterResourceNamespace'" --set clusterResourceNamespace=Not/A/Namespace
+must_fail "schema: global.logLevel is a filter or a verbosity number" "$SCHEMA" "at '/global/logLevel'" --set global.logLevel=-1
+must_fail "schema: strategy.type enum" "$SCHEMA" "at '/strategy/type': value must be one of" --set strategy.type=BlueGreen
+must_fail "schema: volumeMounts need a mountPath" "$SCHEMA" "at '/volumeMounts/0'" --set 'volumeMounts[0].name=ca'
+must_fail "schema: revisionHistoryLimit is a count" "$SCHEMA" "at '/revisionHistoryLimit'" --set revisionHistoryLimit=-1
 
 # --- values table -------------------------------------------------------------------------------
 section "README values table"
@@ -502,8 +557,15 @@ apply_to_cluster() {
   local kubectl=${KUBECTL:-kubectl} rel=${CLUSTER_RELEASE:-revoker-chart-test} s crd_args=()
   k() { "$kubectl" "$@"; }
   section "cluster: $(k config current-context 2>/dev/null || echo "$KUBECONFIG")"
-  ensure_namespace() { k create namespace "$NAMESPACE" --dry-run=client -o yaml | k apply -f -; }
-  run "namespace $NAMESPACE exists" ensure_namespace
+  # The watched namespaces of ci/namespace-scoped-values.yaml, and one that is not watched. Created
+  # once and kept (see the Pod Security check below for why namespaces are not deleted).
+  ensure_namespace() {
+    local n
+    for n in "$NAMESPACE" team-a team-b team-c; do
+      k create namespace "$n" --dry-run=client -o yaml | k apply -f - >/dev/null || return 1
+    done
+  }
+  run "namespaces $NAMESPACE, team-a, team-b, team-c exist" ensure_namespace
 
   # CRDs that exist but belong to no Helm release (installed by `revoker crd | kubectl apply`)
   # cannot be adopted by helm install: render and install without them then.
@@ -587,6 +649,57 @@ PY
     return $ok
   }
   run "ServiceAccount $NAMESPACE/$rel has exactly the documented permissions (kubectl auth can-i)" rbac_as_installed
+
+  # Namespace-scoped mode: a second release watching team-a and team-b holds namespaced Roles there
+  # and nothing cluster-wide (its CRDs come from the first release).
+  local scoped=$rel-scoped
+  run "helm install $scoped with ci/namespace-scoped-values.yaml (watchNamespaces team-a, team-b)" \
+    "${h[@]}" install "$scoped" "$CHART" --values "$CHART/ci/namespace-scoped-values.yaml" --set crds.enabled=false \
+    --set leaderElection.leaseName=revoker-scoped-leader
+  scoped_can_i() {
+    local want=$1 out
+    shift
+    out=$(k auth can-i --as="system:serviceaccount:$NAMESPACE:$scoped" "$@" 2>/dev/null || true)
+    [[ $out == "$want" ]] || { echo "can-i $*: $out, want $want"; return 1; }
+  }
+  rbac_namespace_scoped() {
+    local r v ns ok=0
+    for ns in team-a team-b; do
+      for r in jwksrevocations authmethodrevocations tokenrevocations revocationproviders; do
+        for v in get list watch; do scoped_can_i yes "$v" "$r.revoker.dev" -n "$ns" || ok=1; done
+        for v in get patch update; do scoped_can_i yes "$v" "$r.revoker.dev" --subresource=status -n "$ns" || ok=1; done
+        for v in create update patch; do scoped_can_i no "$v" "$r.revoker.dev" -n "$ns" || ok=1; done
+      done
+      scoped_can_i yes get secrets -n "$ns" || ok=1
+      for v in list watch; do scoped_can_i no "$v" secrets -n "$ns" || ok=1; done
+      for v in create patch; do scoped_can_i yes "$v" events.events.k8s.io -n "$ns" || ok=1; done
+    done
+    # Nothing outside the watched namespaces, nothing cluster-scoped.
+    for r in jwksrevocations tokenrevocations revocationproviders; do
+      scoped_can_i no list "$r.revoker.dev" -n team-c || ok=1
+      scoped_can_i no list "$r.revoker.dev" -A || ok=1
+    done
+    scoped_can_i no get secrets -n team-c || ok=1
+    scoped_can_i no get secrets -n "$NAMESPACE" || ok=1
+    for v in get list watch; do scoped_can_i no "$v" clusterrevocationproviders.revoker.dev || ok=1; done
+    for v in get list watch; do scoped_can_i no "$v" namespaces || ok=1; done
+    scoped_can_i no create events.events.k8s.io -n team-c || ok=1
+    # Its own Lease in the release namespace, as in cluster-wide mode.
+    scoped_can_i yes create leases.coordination.k8s.io -n "$NAMESPACE" || ok=1
+    scoped_can_i yes update leases.coordination.k8s.io/revoker-scoped-leader -n "$NAMESPACE" || ok=1
+    scoped_can_i no update "leases.coordination.k8s.io/revoker-leader" -n "$NAMESPACE" || ok=1
+    if k get clusterrole,clusterrolebinding "$scoped" >/dev/null 2>&1; then echo "a ClusterRole/Binding $scoped exists"; ok=1; fi
+    return $ok
+  }
+  run "namespace-scoped ServiceAccount $NAMESPACE/$scoped: Roles in team-a/team-b only (kubectl auth can-i)" rbac_namespace_scoped
+  run "helm uninstall $scoped" "${h[@]}" uninstall "$scoped"
+  scoped_left() {
+    local left
+    left=$(k get role,rolebinding -n team-a -l "app.kubernetes.io/instance=$scoped" -o name
+      k get role,rolebinding -n team-b -l "app.kubernetes.io/instance=$scoped" -o name)
+    [[ -z $left ]] || { echo "left over: $left"; return 1; }
+  }
+  run "no Roles of $scoped left in the watched namespaces" scoped_left
 
   run "helm upgrade $rel with ci/monitoring-networkpolicy-values.yaml" \
     "${h[@]}" upgrade "$rel" "$CHART" --values "$CHART/ci/monitoring-networkpolicy-values.yaml" "${crd_args[@]}"

@@ -27,7 +27,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the controller against the current kubeconfig's cluster (or in-cluster config).
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print every CRD as YAML (`revoker crd | kubectl apply -f -`).
     Crd,
 }
@@ -39,6 +39,10 @@ pub struct RunArgs {
     /// `http://host[:port]` to allow plain HTTP. Repeatable; added to the official provider hosts.
     #[arg(long = "allowed-host", env = "REVOKER_ALLOWED_HOSTS", value_delimiter = ',')]
     pub allowed_hosts: Vec<String>,
+    /// Watch only this namespace (repeatable, or comma-separated): namespace-scoped mode, which
+    /// needs only namespaced permissions there and uses no ClusterRevocationProvider. Default: all.
+    #[arg(long = "namespace", value_delimiter = ',', value_parser = parse_namespace)]
+    pub namespaces: Vec<String>,
     /// Namespace of ClusterRevocationProvider credential Secrets.
     #[arg(long, env = "POD_NAMESPACE", default_value = "revoker-system")]
     pub cluster_resource_namespace: String,
@@ -117,8 +121,37 @@ impl RunArgs {
             lease_name: self.lease_name.clone(),
             identity,
             lease_duration_seconds: self.lease_duration,
+            watch_namespaces: dedup(&self.namespaces),
         })
     }
+}
+
+/// A namespace name is a DNS label: checked here so that a typo fails at start, not as an
+/// RBAC error later.
+fn parse_namespace(name: &str) -> Result<String, String> {
+    let valid = (1..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if valid {
+        Ok(name.to_string())
+    } else {
+        Err(format!(
+            "{name:?} is not a namespace name (lower-case letters, digits and '-', at most 63)"
+        ))
+    }
+}
+
+fn dedup(names: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(names.len());
+    for name in names {
+        if !out.contains(name) {
+            out.push(name.clone());
+        }
+    }
+    out
 }
 
 /// Parse the command line and run it.
@@ -136,6 +169,40 @@ pub async fn main() -> Result<(), CliError> {
             let result = run(config, ready).await;
             server.abort();
             result.map_err(Into::into)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_args(args: &[&str]) -> Result<RunArgs, clap::Error> {
+        let argv = ["revoker", "run"].iter().chain(args).copied();
+        Cli::try_parse_from(argv).map(|cli| match cli.command {
+            Command::Run(args) => *args,
+            Command::Crd => unreachable!("parsed run"),
+        })
+    }
+
+    #[test]
+    fn namespaces_repeat_or_split_on_commas_and_repeats_count_once() {
+        let args = run_args(&["--namespace", "team-a,team-b", "--namespace", "team-a"]).expect("valid");
+        let config = args.config().expect("valid config");
+        assert_eq!(config.watch_namespaces, ["team-a", "team-b"]);
+    }
+
+    #[test]
+    fn no_namespace_flag_watches_every_namespace() {
+        let config = run_args(&[]).expect("valid").config().expect("valid config");
+        assert!(config.watch_namespaces.is_empty());
+    }
+
+    #[test]
+    fn a_namespace_that_is_no_dns_label_is_a_usage_error() {
+        for bad in ["Team-A", "team_a", "-team", ""] {
+            let err = run_args(&[&format!("--namespace={bad}")]).expect_err(bad);
+            assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{bad}: {err}");
         }
     }
 }

@@ -88,6 +88,8 @@ type ClientCache = HashMap<String, (ClientVersion, Arc<dyn Provider>)>;
 pub struct ProviderRegistry {
     client: Client,
     cluster_resource_namespace: String,
+    /// The namespaces the operator watches; empty: all (ClusterRevocationProviders in use).
+    watched_namespaces: Vec<String>,
     settings: HttpSettings,
     factory: Box<ClientFactory>,
     clients: Mutex<ClientCache>,
@@ -125,11 +127,19 @@ impl ProviderRegistry {
         ProviderRegistry {
             client,
             cluster_resource_namespace,
+            watched_namespaces: Vec::new(),
             settings,
             factory,
             clients: Mutex::new(HashMap::new()),
             failures: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Namespace-scoped mode: the operator watches only `namespaces` and, holding no cluster-wide
+    /// permissions, uses no ClusterRevocationProvider.
+    pub fn watching_only(mut self, namespaces: Vec<String>) -> Self {
+        self.watched_namespaces = namespaces;
+        self
     }
 
     /// The namespace of ClusterRevocationProvider credential Secrets.
@@ -149,6 +159,9 @@ impl ProviderRegistry {
                 require_ready(&what, &provider_ref.name, provider.status.as_ref(), generation)?;
                 let config = provider.spec.config().ok_or_else(one_block_error)?;
                 (provider.uid(), generation, config, namespace)
+            }
+            ProviderRefKind::ClusterRevocationProvider if !self.watched_namespaces.is_empty() => {
+                return Err(self.cluster_providers_unused(&provider_ref.name, namespace).into());
             }
             ProviderRefKind::ClusterRevocationProvider => {
                 let api: Api<ClusterRevocationProvider> = Api::all(self.client.clone());
@@ -175,6 +188,17 @@ impl ProviderRegistry {
             secret_namespace,
         };
         self.client_for(source).await.map_err(Unresolved::recheck)
+    }
+
+    /// Waiting, not failed: the revocation runs once the operator watches every namespace again.
+    fn cluster_providers_unused(&self, name: &str, namespace: &str) -> ProviderError {
+        ProviderError::waiting(
+            Reason::ProviderNotFound,
+            format!(
+                "ClusterRevocationProvider {name} is not used: the operator runs namespace-scoped (it watches only {}) and reads no cluster-scoped providers; reference a RevocationProvider in {namespace}, or run the operator cluster-wide",
+                self.watched_namespaces.join(", ")
+            ),
+        )
     }
 
     async fn check_namespace_allowed(

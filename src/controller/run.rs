@@ -1,10 +1,10 @@
 //! `revoker run`: the controllers, behind leader election, with the health and metrics server.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::ListParams;
 use kube::runtime::controller::{self, Action, Controller};
@@ -45,6 +45,8 @@ pub struct RunConfig {
     pub identity: String,
     /// Lease duration in seconds.
     pub lease_duration_seconds: u64,
+    /// Namespace-scoped mode: watch only these namespaces (empty: every namespace).
+    pub watch_namespaces: Vec<String>,
 }
 
 /// Errors that stop `revoker run`.
@@ -75,16 +77,25 @@ pub enum RunError {
 /// Run the operator until SIGTERM/SIGINT.
 pub async fn run(config: RunConfig, ready: Arc<AtomicBool>) -> Result<(), RunError> {
     let client = Client::try_default().await.map_err(RunError::Client)?;
-    check_crds(&client).await?;
+    let scope = Scope::from(&config.watch_namespaces);
+    check_crds(&client, &scope).await?;
     ready.store(true, Ordering::SeqCst);
     let registry = ProviderRegistry::new(
         client.clone(),
         config.cluster_resource_namespace.clone(),
         config.http.clone(),
-    );
+    )
+    .watching_only(config.watch_namespaces.clone());
     let ctx = Context::new(client.clone(), registry);
+    match &scope {
+        Scope::Cluster => info!("watching every namespace"),
+        Scope::Namespaces(namespaces) => info!(
+            namespaces = %namespaces.join(","),
+            "namespace-scoped: watching only these namespaces; ClusterRevocationProviders are not used"
+        ),
+    }
     if !config.leader_elect {
-        run_controllers(client, ctx, config.concurrency).await;
+        run_controllers(client, ctx, config.concurrency, &scope).await;
         return Ok(());
     }
     let manager = LeaseManagerBuilder::new(client.clone(), &config.lease_name)
@@ -105,7 +116,7 @@ pub async fn run(config: RunConfig, ready: Arc<AtomicBool>) -> Result<(), RunErr
     }
     info!(lease = %config.lease_name, identity = %config.identity, "became the leader; starting controllers");
     let result = tokio::select! {
-        _ = run_controllers(client, ctx, config.concurrency) => Ok(()),
+        _ = run_controllers(client, ctx, config.concurrency, &scope) => Ok(()),
         _ = lost(&mut leader) => Err(RunError::LostLeadership(config.lease_name)),
     };
     drop(leader); // closing the channel makes the lease task release the lease at once
@@ -134,31 +145,79 @@ async fn terminate() {
     }
 }
 
-async fn check_crds(client: &Client) -> Result<(), RunError> {
-    probe::<JwksRevocation>(client, "JwksRevocation").await?;
-    probe::<RevocationProvider>(client, "RevocationProvider").await
+/// What the controllers watch: every namespace (with the cluster-scoped providers and the
+/// namespaces' labels), or only some namespaces, with namespaced permissions only.
+enum Scope {
+    Cluster,
+    Namespaces(Vec<String>),
+}
+
+impl Scope {
+    fn from(namespaces: &[String]) -> Self {
+        if namespaces.is_empty() {
+            Scope::Cluster
+        } else {
+            Scope::Namespaces(namespaces.to_vec())
+        }
+    }
+
+    /// The namespaces to run one set of namespaced controllers for (None: all at once).
+    fn namespaces(&self) -> Vec<Option<&str>> {
+        match self {
+            Scope::Cluster => vec![None],
+            Scope::Namespaces(namespaces) => namespaces.iter().map(|n| Some(n.as_str())).collect(),
+        }
+    }
+}
+
+/// `Api` of a namespaced kind in one namespace, or in all.
+fn api_in<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+async fn check_crds(client: &Client, scope: &Scope) -> Result<(), RunError> {
+    for namespace in scope.namespaces() {
+        probe(api_in::<JwksRevocation>(client, namespace), "JwksRevocation").await?;
+        probe(api_in::<RevocationProvider>(client, namespace), "RevocationProvider").await?;
+    }
+    Ok(())
 }
 
 /// List one object of a kind: fails when its CRD is missing or the RBAC does not allow it.
-async fn probe<K>(client: &Client, kind: &'static str) -> Result<(), RunError>
+async fn probe<K>(api: Api<K>, kind: &'static str) -> Result<(), RunError>
 where
     K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
-    Api::<K>::all(client.clone())
-        .list_metadata(&ListParams::default().limit(1))
+    api.list_metadata(&ListParams::default().limit(1))
         .await
         .map(|_| ())
         .map_err(|source| RunError::Crds { kind, source })
 }
 
-async fn run_controllers(client: Client, ctx: Arc<Context>, concurrency: u16) {
-    tokio::join!(
-        revocation_controller::<JwksRevocation>(&client, &ctx, concurrency),
-        revocation_controller::<AuthMethodRevocation>(&client, &ctx, concurrency),
-        revocation_controller::<TokenRevocation>(&client, &ctx, concurrency),
-        provider_controller::<RevocationProvider>(&client, &ctx, concurrency),
-        provider_controller::<ClusterRevocationProvider>(&client, &ctx, concurrency),
-    );
+async fn run_controllers(client: Client, ctx: Arc<Context>, concurrency: u16, scope: &Scope) {
+    let mut controllers: Vec<BoxFuture<'static, ()>> = Vec::new();
+    for namespace in scope.namespaces() {
+        controllers.extend([
+            revocation_controller::<JwksRevocation>(&client, &ctx, concurrency, namespace),
+            revocation_controller::<AuthMethodRevocation>(&client, &ctx, concurrency, namespace),
+            revocation_controller::<TokenRevocation>(&client, &ctx, concurrency, namespace),
+            provider_controller(api_in::<RevocationProvider>(&client, namespace), &ctx, concurrency),
+        ]);
+    }
+    if let Scope::Cluster = scope {
+        controllers.push(provider_controller(
+            Api::<ClusterRevocationProvider>::all(client.clone()),
+            &ctx,
+            concurrency,
+        ));
+    }
+    futures::future::join_all(controllers).await;
     info!("controllers stopped");
 }
 
@@ -166,50 +225,59 @@ fn controller_config(concurrency: u16) -> controller::Config {
     controller::Config::default().concurrency(concurrency)
 }
 
-/// A revocation controller that also watches both provider kinds: a provider that appears or
-/// changes (its Ready condition above all) wakes the unfinished revocations that reference it.
+/// A revocation controller that also watches the providers: a provider that appears or changes
+/// (its Ready condition above all) wakes the unfinished revocations that reference it. Watching
+/// every namespace, it also watches ClusterRevocationProviders and the namespaces' labels.
 fn revocation_controller<K: Revocation>(
     client: &Client,
     ctx: &Arc<Context>,
     concurrency: u16,
-) -> impl Future<Output = ()> {
-    let controller = Controller::new(Api::<K>::all(client.clone()), watcher::Config::default().any_semantic());
+    namespace: Option<&str>,
+) -> BoxFuture<'static, ()> {
+    let controller = Controller::new(
+        api_in::<K>(client, namespace),
+        watcher::Config::default().any_semantic(),
+    );
     let (namespaced, cluster, in_namespace) = (controller.store(), controller.store(), controller.store());
     OBJECT_METRICS.add_revocations(controller.store());
+    let mut controller = controller.watches(
+        api_in::<RevocationProvider>(client, namespace),
+        watcher::Config::default().any_semantic(),
+        move |p| {
+            waiting_on(
+                &namespaced,
+                ProviderRefKind::RevocationProvider,
+                p.namespace(),
+                &p.name_any(),
+            )
+        },
+    );
+    if namespace.is_none() {
+        controller = controller
+            .watches(
+                Api::<ClusterRevocationProvider>::all(client.clone()),
+                watcher::Config::default().any_semantic(),
+                move |p| {
+                    waiting_on(
+                        &cluster,
+                        ProviderRefKind::ClusterRevocationProvider,
+                        None,
+                        &p.name_any(),
+                    )
+                },
+            )
+            .watches(
+                Api::<Namespace>::all(client.clone()),
+                watcher::Config::default().any_semantic(),
+                move |ns| waiting_in_namespace(&in_namespace, &ns.name_any()),
+            );
+    }
     controller
-        .watches(
-            Api::<RevocationProvider>::all(client.clone()),
-            watcher::Config::default().any_semantic(),
-            move |p| {
-                waiting_on(
-                    &namespaced,
-                    ProviderRefKind::RevocationProvider,
-                    p.namespace(),
-                    &p.name_any(),
-                )
-            },
-        )
-        .watches(
-            Api::<ClusterRevocationProvider>::all(client.clone()),
-            watcher::Config::default().any_semantic(),
-            move |p| {
-                waiting_on(
-                    &cluster,
-                    ProviderRefKind::ClusterRevocationProvider,
-                    None,
-                    &p.name_any(),
-                )
-            },
-        )
-        .watches(
-            Api::<Namespace>::all(client.clone()),
-            watcher::Config::default().any_semantic(),
-            move |ns| waiting_in_namespace(&in_namespace, &ns.name_any()),
-        )
         .with_config(controller_config(concurrency))
         .shutdown_on_signal()
         .run(revocation::reconcile::<K>, error_policy::<K>, ctx.clone())
         .for_each(|_| futures::future::ready(()))
+        .boxed()
 }
 
 /// The unfinished revocations in the store that reference a provider (`namespace` None: any).
@@ -248,18 +316,15 @@ fn waiting_in_namespace<K: Revocation>(store: &Store<K>, namespace: &str) -> Vec
         .collect()
 }
 
-fn provider_controller<P: ProviderObject>(
-    client: &Client,
-    ctx: &Arc<Context>,
-    concurrency: u16,
-) -> impl Future<Output = ()> {
-    let controller = Controller::new(Api::<P>::all(client.clone()), watcher::Config::default().any_semantic());
+fn provider_controller<P: ProviderObject>(api: Api<P>, ctx: &Arc<Context>, concurrency: u16) -> BoxFuture<'static, ()> {
+    let controller = Controller::new(api, watcher::Config::default().any_semantic());
     OBJECT_METRICS.add_providers(controller.store());
     controller
         .with_config(controller_config(concurrency))
         .shutdown_on_signal()
         .run(provider_status::reconcile::<P>, provider_error_policy::<P>, ctx.clone())
         .for_each(|_| futures::future::ready(()))
+        .boxed()
 }
 
 fn error_policy<K: Revocation>(obj: Arc<K>, err: &Error, _ctx: Arc<Context>) -> Action {

@@ -37,20 +37,25 @@ pub const ALL: &[(&str, TestFn)] = &[
     ("gitops_tools_read_every_phase", |env| {
         Box::pin(crate::health::gitops_tools_read_every_phase(env))
     }),
+    ("a_namespace_scoped_operator_acts_only_in_its_namespaces", |env| {
+        Box::pin(crate::scoped::a_namespace_scoped_operator_acts_only_in_its_namespaces(
+            env,
+        ))
+    }),
     ("hostile_manifests_are_rejected_and_call_nothing", |env| {
         Box::pin(crate::hostile::hostile_manifests_are_rejected_and_call_nothing(env))
     }),
 ];
 
-const WAIT: Duration = Duration::from_secs(60);
-const JWKS_PATH: &str =
+pub(crate) const WAIT: Duration = Duration::from_secs(60);
+pub(crate) const JWKS_PATH: &str =
     "/api/atlas/v2/federationSettings/55fa922fb343282757d9554e/identityProviders/32b6e34b3d91647abb20e7b8/jwks";
-const X509_PATH: &str = "/api/atlas/v2/groups/32b6e34b3d91647abb20e7b9/userSecurity/customerX509";
+pub(crate) const X509_PATH: &str = "/api/atlas/v2/groups/32b6e34b3d91647abb20e7b9/userSecurity/customerX509";
 const AZURE_PATH: &str = "/api/v1/auth/azure-auth/identities/8d5f6a1e-1c2b-4d3e-8f9a-0b1c2d3e4f5a";
 const TOKEN_REVOKE_PATH: &str = "/api/v1/auth/token/revoke";
 const CLIENT_SECRET_PATH: &str = "/api/v1/auth/universal-auth/identities/8d5f6a1e-1c2b-4d3e-8f9a-0b1c2d3e4f5a/client-secrets/0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d/revoke";
 const OZ_USER_PATH: &str = "/api/v3/onezone/users/9a8b7c6d5e4f30211203f4e5d6c7b8a9/tokens/temporary";
-const OZ_SELF_PATH: &str = "/api/v3/onezone/user/tokens/temporary";
+pub(crate) const OZ_SELF_PATH: &str = "/api/v3/onezone/user/tokens/temporary";
 const OZ_NAMED_PATH: &str = "/api/v3/onezone/tokens/named/2b5d0dd5aa6443a69277b5ce0544fec2";
 
 pub(crate) fn ensure(cond: bool, msg: impl Into<String>) -> Result<()> {
@@ -73,13 +78,13 @@ pub(crate) fn namespace_with_providers(env: &Env, name: &str) -> Result<String> 
     Ok(ns)
 }
 
-fn jwks(name: &str, extra_spec: &str) -> String {
+pub(crate) fn jwks(name: &str, extra_spec: &str) -> String {
     format!(
         "apiVersion: revoker.dev/v1alpha1\nkind: JwksRevocation\nmetadata:\n  name: {name}\nspec:\n  providerRef:\n    name: atlas\n  atlas:\n    federationSettingsId: 55fa922fb343282757d9554e\n    identityProviderId: 32b6e34b3d91647abb20e7b8\n{extra_spec}"
     )
 }
 
-fn condition<'a>(obj: &'a Value, type_: &str) -> Option<&'a Value> {
+pub(crate) fn condition<'a>(obj: &'a Value, type_: &str) -> Option<&'a Value> {
     obj["status"]["conditions"]
         .as_array()?
         .iter()

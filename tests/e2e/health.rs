@@ -6,20 +6,18 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use crate::Env;
-use crate::cases::{ensure, example, namespace_with_providers, providers, reason};
+use crate::cases::{
+    OZ_SELF_PATH, WAIT, X509_PATH, condition, ensure, example, jwks, namespace_with_providers, providers, reason,
+};
 use crate::env::{OPERATOR_NS, ROOT, Result, sh, wait_for};
 use crate::sim::status_fault;
 
-const WAIT: Duration = Duration::from_secs(60);
-const X509_PATH: &str = "/api/atlas/v2/groups/32b6e34b3d91647abb20e7b9/userSecurity/customerX509";
 const IDP_PATH: &str =
     "/api/atlas/v2/federationSettings/55fa922fb343282757d9554e/identityProviders/32b6e34b3d91647abb20e7b8";
-const OZ_SELF_PATH: &str = "/api/v3/onezone/user/tokens/temporary";
 const OZ_USER_CHECK_PATH: &str = "/api/v3/onezone/user";
 
 /// An object as the controller left it, and what each tool must say of it.
@@ -30,17 +28,8 @@ struct Seen {
     argo: &'static str,
 }
 
-fn jwks(name: &str, extra_spec: &str) -> String {
-    format!(
-        "apiVersion: revoker.dev/v1alpha1\nkind: JwksRevocation\nmetadata:\n  name: {name}\nspec:\n  providerRef:\n    name: atlas\n  atlas:\n    federationSettingsId: 55fa922fb343282757d9554e\n    identityProviderId: 32b6e34b3d91647abb20e7b8\n{extra_spec}"
-    )
-}
-
 fn condition_reason(obj: &Value, type_: &str) -> Option<String> {
-    obj["status"]["conditions"]
-        .as_array()?
-        .iter()
-        .find(|c| c["type"] == type_)
+    condition(obj, type_)
         .and_then(|c| c["reason"].as_str())
         .map(String::from)
 }

@@ -13,6 +13,7 @@ mod echo;
 mod env;
 mod health;
 mod hostile;
+mod scoped;
 mod sim;
 
 use std::path::PathBuf;
@@ -82,6 +83,13 @@ impl Env {
 
     /// Spawn `revoker run` with a `RUST_LOG` filter; its log is `WORK/NAME.log`.
     pub fn spawn_operator_logging(&self, name: &str, metrics_port: u16, filter: &str) -> Result<Proc> {
+        let cmd = self.operator_command(name, metrics_port, filter);
+        Proc::spawn(cmd, self.work.join(format!("{name}.log")))
+    }
+
+    /// The `revoker run` command of the tests, as the operator's ServiceAccount; a caller may add
+    /// flags and replace `KUBECONFIG`.
+    pub fn operator_command(&self, name: &str, metrics_port: u16, filter: &str) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_revoker"));
         cmd.args(["run", "--log-format", "text", "--lease-duration", "6"])
             .args(["--allowed-host", &format!("http://127.0.0.1:{}", self.sim.port)])
@@ -91,7 +99,7 @@ impl Env {
             .env("KUBECONFIG", &self.operator_kubeconfig)
             .env("RUST_LOG", filter)
             .env_remove("POD_NAME");
-        Proc::spawn(cmd, self.work.join(format!("{name}.log")))
+        cmd
     }
 
     /// GET a URL on loopback (the operator's metrics and health endpoints); non-2xx is an error.

@@ -48,9 +48,59 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: revoker
-{{- with .Values.commonLabels }}
+{{- with include "revoker.commonLabels" . | fromYaml }}
 {{ toYaml . }}
 {{- end }}
+{{- end }}
+
+{{/*
+commonLabels over global.commonLabels.
+*/}}
+{{- define "revoker.commonLabels" -}}
+{{- $global := (.Values.global | default dict).commonLabels | default dict }}
+{{- toYaml (merge (deepCopy (.Values.commonLabels | default dict)) $global) }}
+{{- end }}
+
+{{/*
+global.imagePullSecrets followed by imagePullSecrets, without repeats.
+*/}}
+{{- define "revoker.imagePullSecrets" -}}
+{{- $global := (.Values.global | default dict).imagePullSecrets | default list }}
+{{- with concat $global (.Values.imagePullSecrets | default list) | uniq }}
+{{- toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+priorityClassName, else global.priorityClassName.
+*/}}
+{{- define "revoker.priorityClassName" -}}
+{{- .Values.priorityClassName | default (.Values.global | default dict).priorityClassName | default "" }}
+{{- end }}
+
+{{/*
+The --log-level filter: log.level, else global.logLevel (a filter, or a klog verbosity number
+as cert-manager's: 0-3 info, 4-5 debug, 6+ trace), else info.
+*/}}
+{{- define "revoker.logLevel" -}}
+{{- $global := (.Values.global | default dict).logLevel }}
+{{- if .Values.log.level }}
+{{- .Values.log.level }}
+{{- else if kindIs "string" $global }}
+{{- $global | default "info" }}
+{{- else if or (kindIs "float64" $global) (kindIs "int64" $global) (kindIs "int" $global) }}
+{{- $v := int $global }}
+{{- if ge $v 6 }}trace{{ else if ge $v 4 }}debug{{ else }}info{{ end }}
+{{- else }}
+{{- "info" }}
+{{- end }}
+{{- end }}
+
+{{/*
+Namespace of ClusterRevocationProvider credential Secrets.
+*/}}
+{{- define "revoker.clusterResourceNamespace" -}}
+{{- default .Release.Namespace .Values.clusterResourceNamespace }}
 {{- end }}
 
 {{/*
@@ -105,4 +155,43 @@ Checks of value combinations the schema cannot express. Included by the Deployme
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
 {{- fail "replicaCount > 1 requires leaderElection.enabled=true: two active controllers could revoke the same credential twice" }}
 {{- end }}
+{{- if hasKey .Values "securityContext" }}
+{{- fail "securityContext is not a value of this chart (charts disagree on whether it means the pod or the container): set the container's with containerSecurityContext and the pod's with podSecurityContext" }}
+{{- end }}
+{{- if hasKey .Values.rbac "aggregateClusterRoles" }}
+{{- fail "rbac.aggregateClusterRoles was split: rbac.aggregateToView (default true) creates the view role, rbac.aggregateToEdit (default false) the edit role" }}
+{{- end }}
+{{- if and .Values.watchNamespaces .Values.clusterResourceNamespace }}
+{{- fail "clusterResourceNamespace has no effect with watchNamespaces: a namespace-scoped operator uses no ClusterRevocationProvider" }}
+{{- end }}
+{{- end }}
+
+{{/*
+The controller's rules on namespaced objects: the ClusterRole's first rules, and the whole Role of
+each watched namespace in namespace-scoped mode.
+*/}}
+{{- define "revoker.namespacedRules" -}}
+# Revocations: watch them, delete finished ones after spec.ttlSecondsAfterFinished.
+- apiGroups: ["revoker.dev"]
+  resources: ["jwksrevocations", "authmethodrevocations", "tokenrevocations"]
+  verbs: ["get", "list", "watch", "delete"]
+# Revocation status: phase, conditions, attempts, provider result.
+- apiGroups: ["revoker.dev"]
+  resources: ["jwksrevocations/status", "authmethodrevocations/status", "tokenrevocations/status"]
+  verbs: ["get", "patch", "update"]
+# Providers: read-only, except their status (Ready condition after the credential check).
+- apiGroups: ["revoker.dev"]
+  resources: ["revocationproviders"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["revoker.dev"]
+  resources: ["revocationproviders/status"]
+  verbs: ["get", "patch", "update"]
+# Credentials and token Secrets, read by name only: no list/watch, so Secret data is never cached.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
+# Events on revocations and providers.
+- apiGroups: ["events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
 {{- end }}
