@@ -410,7 +410,7 @@ async fn missing_secret_waits_then_succeeds(env: &mut Env) -> Result<()> {
 async fn permanent_errors_fail_at_once_without_retries(env: &mut Env) -> Result<()> {
     let ns = namespace_with_providers(env, "permanent")?;
     for (status, expected) in [(401, "Unauthorized"), (403, "Forbidden"), (404, "TargetNotFound")] {
-        env.sim.reset().await?;
+        env.sim.clear_calls_and_faults().await?;
         env.sim.fault(status_fault("DELETE", JWKS_PATH, status, None)).await?;
         let name = format!("perm-{status}");
         env.apply(&ns, &jwks(&name, ""))?;

@@ -91,7 +91,7 @@ pub async fn gitops_tools_read_every_phase(env: &mut Env) -> Result<()> {
     .await?;
     keep(what, retrying, "InProgress", "Progressing");
     sh(env.kubectl().args(["delete", what, "-n", &ns, "--wait=false"]))?;
-    env.sim.reset().await?;
+    env.sim.clear_calls_and_faults().await?;
 
     // Failed for good: a permanent error, and a dry run whose target is missing.
     env.sim.fault(status_fault("DELETE", X509_PATH, 403, None)).await?;
@@ -114,7 +114,7 @@ pub async fn gitops_tools_read_every_phase(env: &mut Env) -> Result<()> {
         "Failed",
         "Degraded",
     );
-    env.sim.reset().await?;
+    env.sim.clear_calls_and_faults().await?;
 
     // Providers: a rejected key (Stalled), an unavailable provider (re-checked: Reconciling), a
     // cluster provider whose Secret is missing (Stalled).
@@ -140,7 +140,7 @@ pub async fn gitops_tools_read_every_phase(env: &mut Env) -> Result<()> {
     let what = "revocationprovider/unavailable";
     let unavailable = wait_condition(env, &ns, what, "Reconciling", "ProviderUnavailable").await?;
     keep(what, unavailable, "InProgress", "Progressing");
-    env.sim.reset().await?;
+    env.sim.clear_calls_and_faults().await?;
     let cluster_name = format!("health-{}", std::process::id() % 100000);
     let cluster = format!(
         "apiVersion: revoker.dev/v1alpha1\nkind: ClusterRevocationProvider\nmetadata:\n  name: {cluster_name}\nspec:\n  onezone:\n    baseUrl: {}\n    credentialsSecretRef: {{name: no-such-secret}}\n",

@@ -87,6 +87,13 @@ impl Sim {
         self.admin(reqwest::Method::POST, "reset", None).await.map(|_| ())
     }
 
+    /// No calls, no faults; state and digest nonces kept, so that a credential check in flight
+    /// (a provider just created) is not broken by it, as a full reset would.
+    pub async fn clear_calls_and_faults(&self) -> Result<()> {
+        self.admin(reqwest::Method::DELETE, "calls", None).await?;
+        self.admin(reqwest::Method::DELETE, "faults", None).await.map(|_| ())
+    }
+
     /// Inject a fault: `{match:{method?,path}, kind, status?, retryAfter?, latencyMs?, times?}`.
     pub async fn fault(&self, spec: Value) -> Result<()> {
         self.admin(reqwest::Method::POST, "faults", Some(spec))
