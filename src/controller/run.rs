@@ -9,7 +9,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::api::ListParams;
 use kube::runtime::controller::{self, Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, ResourceExt};
 use kube_lease_manager::LeaseManagerBuilder;
 use tracing::{error, info, warn};
@@ -221,6 +221,36 @@ async fn run_controllers(client: Client, ctx: Arc<Context>, concurrency: u16, sc
     info!("controllers stopped");
 }
 
+/// kubectl's copy of the applied manifest: as large as the spec again, and never read here.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// A controller whose cache keeps objects without what the operator never reads: managedFields
+/// and the last-applied annotation, together most of a small object. Status writes are not
+/// affected: the API server takes the metadata of a /status update from the stored object.
+fn slim_controller<K>(api: Api<K>) -> Controller<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let objects = reflector(
+        writer,
+        watcher(api, watcher::Config::default().any_semantic()).modify(slim),
+    )
+    .applied_objects();
+    Controller::for_stream(objects, reader)
+}
+
+fn slim<K: kube::Resource>(obj: &mut K) {
+    let meta = obj.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+        if annotations.is_empty() {
+            meta.annotations = None;
+        }
+    }
+}
+
 fn controller_config(concurrency: u16) -> controller::Config {
     controller::Config::default().concurrency(concurrency)
 }
@@ -234,10 +264,7 @@ fn revocation_controller<K: Revocation>(
     concurrency: u16,
     namespace: Option<&str>,
 ) -> BoxFuture<'static, ()> {
-    let controller = Controller::new(
-        api_in::<K>(client, namespace),
-        watcher::Config::default().any_semantic(),
-    );
+    let controller = slim_controller(api_in::<K>(client, namespace));
     let (namespaced, cluster, in_namespace) = (controller.store(), controller.store(), controller.store());
     OBJECT_METRICS.add_revocations(controller.store());
     let mut controller = controller.watches(
@@ -317,7 +344,7 @@ fn waiting_in_namespace<K: Revocation>(store: &Store<K>, namespace: &str) -> Vec
 }
 
 fn provider_controller<P: ProviderObject>(api: Api<P>, ctx: &Arc<Context>, concurrency: u16) -> BoxFuture<'static, ()> {
-    let controller = Controller::new(api, watcher::Config::default().any_semantic());
+    let controller = slim_controller(api);
     OBJECT_METRICS.add_providers(controller.store());
     controller
         .with_config(controller_config(concurrency))
@@ -345,4 +372,38 @@ fn record_error(kind: &str, object: &str, err: &Error) -> Action {
         .inc();
     warn!(kind, object, error = %err, "reconcile failed; retrying in 5s");
     Action::requeue(std::time::Duration::from_secs(5))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+
+    #[test]
+    fn the_cached_copy_drops_managed_fields_and_the_last_applied_manifest_only() {
+        let mut obj = ConfigMap::default();
+        obj.metadata.managed_fields = Some(vec![ManagedFieldsEntry {
+            manager: Some("kubectl".into()),
+            ..Default::default()
+        }]);
+        obj.metadata.annotations = Some(
+            [(LAST_APPLIED, "{\"spec\":{}}"), ("team.example.com/ticket", "INC-1")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        );
+        obj.metadata.labels = Some([("team".to_string(), "a".to_string())].into_iter().collect());
+        slim(&mut obj);
+        assert!(obj.metadata.managed_fields.is_none());
+        let annotations = obj.metadata.annotations.clone().unwrap_or_default();
+        assert_eq!(annotations.keys().collect::<Vec<_>>(), ["team.example.com/ticket"]);
+        assert_eq!(obj.metadata.labels.unwrap_or_default()["team"], "a");
+
+        let mut only_last_applied = ConfigMap::default();
+        only_last_applied.metadata.annotations =
+            Some([(LAST_APPLIED.to_string(), "{}".to_string())].into_iter().collect());
+        slim(&mut only_last_applied);
+        assert!(only_last_applied.metadata.annotations.is_none());
+    }
 }
