@@ -4,6 +4,9 @@
 #   - provider requests per revocation (simulator call log) and API-server-visible attempts
 #   - operator memory (VmRSS / VmHWM) after the run
 #   - idle reconcile rate (revoker_reconciles_total over 30 s with nothing to do)
+#   - API-server requests per revocation by verb/resource/code (kube-apiserver's own
+#     apiserver_request_total, before and after the batch; kubectl's apply and this script's
+#     polling are the GET/POST/LIST rows of tokenrevocations, everything else is the operator)
 #   hack/bench.sh [N]     default N=200
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -32,6 +35,9 @@ for _ in $(seq 1 100); do
 done
 curl -fsS -X POST http://127.0.0.1:18080/_sim/calls/reset >/dev/null
 
+apiserver_requests() { kubectl get --raw /metrics | grep '^apiserver_request_total{' ; }
+requests_before=$(mktemp) requests_after=$(mktemp)
+apiserver_requests >"$requests_before"
 manifest=$(mktemp)
 for i in $(seq 1 "$N"); do
   printf 'apiVersion: revoker.dev/v1alpha1\nkind: TokenRevocation\nmetadata: {name: bench-%d}\nspec:\n  providerRef: {name: onezone}\n  onezone: {scope: CurrentUserTemporaryTokens}\n---\n' "$i"
@@ -46,6 +52,7 @@ for _ in $(seq 1 600); do
   sleep 0.5
 done
 end=$(date +%s.%N)
+apiserver_requests >"$requests_after"
 calls=$(curl -fsS 'http://127.0.0.1:18080/_sim/calls?method=DELETE&path=/api/v3/onezone/user/tokens/temporary' | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])')
 attempts=$(kubectl get tokenrevocations -n "$NS" -o jsonpath='{range .items[*]}{.status.attempts}{"\n"}{end}' | awk '{s+=$1} END {print s}')
 rss=$(awk '/VmRSS/ {print $2 " " $3}' "/proc/$pid/status")
@@ -65,4 +72,28 @@ print(f"recorded attempts:         {attempts} ({int(attempts)/n:.2f} per revocat
 print(f"operator memory:           VmRSS {rss}, peak VmHWM {hwm}")
 print(f"idle reconciles:           {float(r1)-float(r0):.0f} in 30 s ({(float(r1)-float(r0))/30:.2f}/s) with {n} finished objects")
 PY
+python3 - "$N" "$requests_before" "$requests_after" <<'PY'
+import collections, re, sys
+n = int(sys.argv[1])
+def load(path):
+    out = collections.Counter()
+    for line in open(path):
+        labels, value = line.rsplit(" ", 1)
+        l = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        if l.get("resource") in ("tokenrevocations", "revocationproviders", "secrets", "events", "leases"):
+            res = l["resource"] + ("/" + l["subresource"] if l.get("subresource") else "")
+            out[(l["verb"], res, l["code"])] += float(value)
+    return out
+delta = load(sys.argv[3]); delta.subtract(load(sys.argv[2]))
+rows = sorted((k, v) for k, v in delta.items() if v > 0)
+print("API-server requests during the batch (per revocation):")
+operator = 0
+for (verb, res, code), v in rows:
+    by_kubectl = res == "tokenrevocations" and verb in ("GET", "POST", "LIST")
+    if not by_kubectl and res != "leases":
+        operator += v
+    print(f"  {verb:6} {res:26} {code}  {v/n:6.2f}{'   (kubectl apply / polling)' if by_kubectl else ''}")
+print(f"  operator requests per revocation (without Leases): {operator/n:.2f}")
+PY
+rm -f "$requests_before" "$requests_after"
 rm -f "$manifest"

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use kube::core::{Selector, SelectorExt};
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, ResourceExt};
 
 use crate::api::{
@@ -84,12 +85,34 @@ struct ClientVersion {
 
 type ClientCache = HashMap<String, (ClientVersion, Arc<dyn Provider>)>;
 
+/// The watched providers: where the registry looks first, without an API request. A provider
+/// not there yet (the watch is still listing, or it was just created) is read from the API server.
+#[derive(Clone, Default)]
+pub struct ProviderStores {
+    /// RevocationProviders: one store of all namespaces, or one per watched namespace.
+    pub namespaced: Vec<Store<RevocationProvider>>,
+    /// ClusterRevocationProviders, when the operator watches every namespace.
+    pub cluster: Option<Store<ClusterRevocationProvider>>,
+}
+
+impl ProviderStores {
+    fn revocation_provider(&self, namespace: &str, name: &str) -> Option<Arc<RevocationProvider>> {
+        let key = ObjectRef::new(name).within(namespace);
+        self.namespaced.iter().find_map(|store| store.get(&key))
+    }
+
+    fn cluster_provider(&self, name: &str) -> Option<Arc<ClusterRevocationProvider>> {
+        self.cluster.as_ref()?.get(&ObjectRef::new(name))
+    }
+}
+
 /// Provider lookup and client cache.
 pub struct ProviderRegistry {
     client: Client,
     cluster_resource_namespace: String,
     /// The namespaces the operator watches; empty: all (ClusterRevocationProviders in use).
     watched_namespaces: Vec<String>,
+    stores: ProviderStores,
     settings: HttpSettings,
     factory: Box<ClientFactory>,
     clients: Mutex<ClientCache>,
@@ -128,6 +151,7 @@ impl ProviderRegistry {
             client,
             cluster_resource_namespace,
             watched_namespaces: Vec::new(),
+            stores: ProviderStores::default(),
             settings,
             factory,
             clients: Mutex::new(HashMap::new()),
@@ -139,6 +163,12 @@ impl ProviderRegistry {
     /// permissions, uses no ClusterRevocationProvider.
     pub fn watching_only(mut self, namespaces: Vec<String>) -> Self {
         self.watched_namespaces = namespaces;
+        self
+    }
+
+    /// Look providers up in these watched stores before asking the API server.
+    pub fn with_stores(mut self, stores: ProviderStores) -> Self {
+        self.stores = stores;
         self
     }
 
@@ -154,7 +184,10 @@ impl ProviderRegistry {
             ProviderRefKind::RevocationProvider => {
                 let api: Api<RevocationProvider> = Api::namespaced(self.client.clone(), namespace);
                 let what = format!("RevocationProvider {namespace}/");
-                let provider = get_provider(&api, &provider_ref.name, &what).await?;
+                let provider = match self.stores.revocation_provider(namespace, &provider_ref.name) {
+                    Some(cached) => cached,
+                    None => Arc::new(get_provider(&api, &provider_ref.name, &what).await?),
+                };
                 let generation = provider.metadata.generation;
                 require_ready(&what, &provider_ref.name, provider.status.as_ref(), generation)?;
                 let config = provider.spec.config().ok_or_else(one_block_error)?;
@@ -166,7 +199,10 @@ impl ProviderRegistry {
             ProviderRefKind::ClusterRevocationProvider => {
                 let api: Api<ClusterRevocationProvider> = Api::all(self.client.clone());
                 let what = "ClusterRevocationProvider ";
-                let provider = get_provider(&api, &provider_ref.name, what).await?;
+                let provider = match self.stores.cluster_provider(&provider_ref.name) {
+                    Some(cached) => cached,
+                    None => Arc::new(get_provider(&api, &provider_ref.name, what).await?),
+                };
                 self.check_namespace_allowed(&provider, namespace)
                     .await
                     .map_err(Unresolved::recheck)?;

@@ -8,7 +8,7 @@ use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::ListParams;
 use kube::runtime::controller::{self, Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::{ObjectRef, ReflectHandle, Store};
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client, ResourceExt};
 use kube_lease_manager::LeaseManagerBuilder;
@@ -16,6 +16,7 @@ use tracing::{error, info, warn};
 
 use super::object_metrics::OBJECT_METRICS;
 use super::provider_status::{self, ProviderObject};
+use super::registry::ProviderStores;
 use super::resources::Revocation;
 use super::revocation;
 use super::{Context, Error, ProviderRegistry};
@@ -80,12 +81,14 @@ pub async fn run(config: RunConfig, ready: Arc<AtomicBool>) -> Result<(), RunErr
     let scope = Scope::from(&config.watch_namespaces);
     check_crds(&client, &scope).await?;
     ready.store(true, Ordering::SeqCst);
+    let watches = ProviderWatches::new(&client, &scope);
     let registry = ProviderRegistry::new(
         client.clone(),
         config.cluster_resource_namespace.clone(),
         config.http.clone(),
     )
-    .watching_only(config.watch_namespaces.clone());
+    .watching_only(config.watch_namespaces.clone())
+    .with_stores(watches.stores());
     let ctx = Context::new(client.clone(), registry);
     match &scope {
         Scope::Cluster => info!("watching every namespace"),
@@ -95,7 +98,7 @@ pub async fn run(config: RunConfig, ready: Arc<AtomicBool>) -> Result<(), RunErr
         ),
     }
     if !config.leader_elect {
-        run_controllers(client, ctx, config.concurrency, &scope).await;
+        run_controllers(client, ctx, config.concurrency, watches).await;
         return Ok(());
     }
     let manager = LeaseManagerBuilder::new(client.clone(), &config.lease_name)
@@ -116,7 +119,7 @@ pub async fn run(config: RunConfig, ready: Arc<AtomicBool>) -> Result<(), RunErr
     }
     info!(lease = %config.lease_name, identity = %config.identity, "became the leader; starting controllers");
     let result = tokio::select! {
-        _ = run_controllers(client, ctx, config.concurrency, &scope) => Ok(()),
+        _ = run_controllers(client, ctx, config.concurrency, watches) => Ok(()),
         _ = lost(&mut leader) => Err(RunError::LostLeadership(config.lease_name)),
     };
     drop(leader); // closing the channel makes the lease task release the lease at once
@@ -200,25 +203,123 @@ where
         .map_err(|source| RunError::Crds { kind, source })
 }
 
-async fn run_controllers(client: Client, ctx: Arc<Context>, concurrency: u16, scope: &Scope) {
-    let mut controllers: Vec<BoxFuture<'static, ()>> = Vec::new();
-    for namespace in scope.namespaces() {
-        controllers.extend([
-            revocation_controller::<JwksRevocation>(&client, &ctx, concurrency, namespace),
-            revocation_controller::<AuthMethodRevocation>(&client, &ctx, concurrency, namespace),
-            revocation_controller::<TokenRevocation>(&client, &ctx, concurrency, namespace),
-            provider_controller(api_in::<RevocationProvider>(&client, namespace), &ctx, concurrency),
-        ]);
+/// Subscribers of each provider watch: its provider controller and the three revocation kinds.
+const SUBSCRIBERS: usize = 4;
+/// Events a subscriber may lag behind a provider watch before the watch waits for it.
+const SHARED_BUFFER: usize = 256;
+
+/// One watch of a provider kind (in one namespace, or in all), shared by its provider controller
+/// (the trigger), the revocation controllers (a change wakes the revocations waiting on it) and
+/// the registry (the store is its lookup, so resolving a provider costs no API request). The
+/// store is updated before any subscriber hears of a change: a woken revocation reads what woke it.
+struct SharedWatch<P: kube::Resource<DynamicType = ()> + Clone + 'static> {
+    store: Store<P>,
+    subscribers: Vec<ReflectHandle<P>>,
+    root: BoxFuture<'static, ()>,
+}
+
+impl<P> SharedWatch<P>
+where
+    P: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    fn new(api: Api<P>) -> Self {
+        let (store, writer) = reflector::store_shared(SHARED_BUFFER);
+        let subscribers = (0..SUBSCRIBERS).filter_map(|_| writer.subscribe()).collect();
+        let root = watcher(api, watcher::Config::default().any_semantic())
+            .default_backoff()
+            .modify(slim)
+            .reflect_shared(writer)
+            .for_each(|event| {
+                if let Err(e) = event {
+                    warn!(error = %e, kind = std::any::type_name::<P>(), "provider watch failed; retrying");
+                }
+                futures::future::ready(())
+            })
+            .boxed();
+        SharedWatch {
+            store,
+            subscribers,
+            root,
+        }
     }
-    if let Scope::Cluster = scope {
-        controllers.push(provider_controller(
-            Api::<ClusterRevocationProvider>::all(client.clone()),
+
+    fn subscriber(&mut self) -> impl futures::Stream<Item = Arc<P>> + Send + 'static {
+        match self.subscribers.pop() {
+            Some(handle) => handle.left_stream(),
+            None => futures::stream::empty().right_stream(),
+        }
+    }
+}
+
+/// The provider watches of a scope: RevocationProviders per watched namespace (or all), and
+/// ClusterRevocationProviders when watching every namespace.
+struct ProviderWatches {
+    namespaced: Vec<(Option<String>, SharedWatch<RevocationProvider>)>,
+    cluster: Option<SharedWatch<ClusterRevocationProvider>>,
+}
+
+impl ProviderWatches {
+    fn new(client: &Client, scope: &Scope) -> Self {
+        let namespaced = scope
+            .namespaces()
+            .into_iter()
+            .map(|ns| (ns.map(String::from), SharedWatch::new(api_in(client, ns))))
+            .collect();
+        let cluster = matches!(scope, Scope::Cluster).then(|| SharedWatch::new(Api::all(client.clone())));
+        ProviderWatches { namespaced, cluster }
+    }
+
+    fn stores(&self) -> ProviderStores {
+        ProviderStores {
+            namespaced: self.namespaced.iter().map(|(_, w)| w.store.clone()).collect(),
+            cluster: self.cluster.as_ref().map(|w| w.store.clone()),
+        }
+    }
+}
+
+async fn run_controllers(client: Client, ctx: Arc<Context>, concurrency: u16, watches: ProviderWatches) {
+    let ProviderWatches {
+        namespaced,
+        mut cluster,
+    } = watches;
+    let (mut tasks, mut roots): (Vec<BoxFuture<'static, ()>>, Vec<BoxFuture<'static, ()>>) = (vec![], vec![]);
+    for (namespace, mut providers) in namespaced {
+        let namespace = namespace.as_deref();
+        let mut wake = || Wakers {
+            providers: providers.subscriber().boxed(),
+            cluster: cluster.as_mut().map(|c| c.subscriber().boxed()),
+        };
+        tasks.extend([
+            revocation_controller::<JwksRevocation>(&client, &ctx, concurrency, namespace, wake()),
+            revocation_controller::<AuthMethodRevocation>(&client, &ctx, concurrency, namespace, wake()),
+            revocation_controller::<TokenRevocation>(&client, &ctx, concurrency, namespace, wake()),
+        ]);
+        tasks.push(provider_controller(
+            providers.subscriber(),
+            providers.store.clone(),
             &ctx,
             concurrency,
         ));
+        roots.push(providers.root);
     }
-    futures::future::join_all(controllers).await;
+    if let Some(mut cluster) = cluster {
+        tasks.push(provider_controller(
+            cluster.subscriber(),
+            cluster.store.clone(),
+            &ctx,
+            concurrency,
+        ));
+        roots.push(cluster.root);
+    }
+    // The shared watches never end on their own: they stop when the controllers have shut down.
+    futures::future::select(futures::future::join_all(tasks), futures::future::join_all(roots)).await;
     info!("controllers stopped");
+}
+
+/// What wakes a revocation controller's waiting revocations besides their own changes.
+struct Wakers {
+    providers: futures::stream::BoxStream<'static, Arc<RevocationProvider>>,
+    cluster: Option<futures::stream::BoxStream<'static, Arc<ClusterRevocationProvider>>>,
 }
 
 /// kubectl's copy of the applied manifest: as large as the spec again, and never read here.
@@ -263,41 +364,35 @@ fn revocation_controller<K: Revocation>(
     ctx: &Arc<Context>,
     concurrency: u16,
     namespace: Option<&str>,
+    wakers: Wakers,
 ) -> BoxFuture<'static, ()> {
     let controller = slim_controller(api_in::<K>(client, namespace));
     let (namespaced, cluster, in_namespace) = (controller.store(), controller.store(), controller.store());
     OBJECT_METRICS.add_revocations(controller.store());
-    let mut controller = controller.watches(
-        api_in::<RevocationProvider>(client, namespace),
-        watcher::Config::default().any_semantic(),
-        move |p| {
+    let mut controller = controller.watches_shared_stream(wakers.providers, move |p| {
+        waiting_on(
+            &namespaced,
+            ProviderRefKind::RevocationProvider,
+            p.namespace(),
+            &p.name_any(),
+        )
+    });
+    if let Some(cluster_providers) = wakers.cluster {
+        controller = controller.watches_shared_stream(cluster_providers, move |p| {
             waiting_on(
-                &namespaced,
-                ProviderRefKind::RevocationProvider,
-                p.namespace(),
+                &cluster,
+                ProviderRefKind::ClusterRevocationProvider,
+                None,
                 &p.name_any(),
             )
-        },
-    );
+        });
+    }
     if namespace.is_none() {
-        controller = controller
-            .watches(
-                Api::<ClusterRevocationProvider>::all(client.clone()),
-                watcher::Config::default().any_semantic(),
-                move |p| {
-                    waiting_on(
-                        &cluster,
-                        ProviderRefKind::ClusterRevocationProvider,
-                        None,
-                        &p.name_any(),
-                    )
-                },
-            )
-            .watches(
-                Api::<Namespace>::all(client.clone()),
-                watcher::Config::default().any_semantic(),
-                move |ns| waiting_in_namespace(&in_namespace, &ns.name_any()),
-            );
+        controller = controller.watches(
+            Api::<Namespace>::all(client.clone()),
+            watcher::Config::default().any_semantic(),
+            move |ns| waiting_in_namespace(&in_namespace, &ns.name_any()),
+        );
     }
     controller
         .with_config(controller_config(concurrency))
@@ -343,10 +438,14 @@ fn waiting_in_namespace<K: Revocation>(store: &Store<K>, namespace: &str) -> Vec
         .collect()
 }
 
-fn provider_controller<P: ProviderObject>(api: Api<P>, ctx: &Arc<Context>, concurrency: u16) -> BoxFuture<'static, ()> {
-    let controller = slim_controller(api);
-    OBJECT_METRICS.add_providers(controller.store());
-    controller
+fn provider_controller<P: ProviderObject>(
+    trigger: impl futures::Stream<Item = Arc<P>> + Send + 'static,
+    store: Store<P>,
+    ctx: &Arc<Context>,
+    concurrency: u16,
+) -> BoxFuture<'static, ()> {
+    OBJECT_METRICS.add_providers(store.clone());
+    Controller::for_shared_stream(trigger, store)
         .with_config(controller_config(concurrency))
         .shutdown_on_signal()
         .run(provider_status::reconcile::<P>, provider_error_policy::<P>, ctx.clone())

@@ -21,10 +21,11 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use tokio::time::timeout;
 
+use super::registry::ProviderStores;
 use super::resources::Revocation;
 use super::revocation::{self, WAIT_RECHECK};
 use super::{Context, Error, ProviderRegistry};
-use crate::api::{JwksRevocation, ProviderType, TokenRevocation};
+use crate::api::{JwksRevocation, ProviderType, RevocationProvider, TokenRevocation};
 use crate::outcome::full_fingerprint;
 use crate::providers::http::HttpSettings;
 use crate::providers::{AttemptContext, Operation, Outcome, OutcomeKind, Provider, ProviderError, Reason, fingerprint};
@@ -375,6 +376,11 @@ impl Verifier {
 
 /// A context whose API server is the returned verifier and whose provider clients are `fake`.
 fn setup<K: Revocation>(fake: &Arc<FakeProvider>) -> (Arc<Context>, Verifier) {
+    setup_watching::<K>(fake, &[])
+}
+
+/// As `setup`, with `providers` in the registry's watched store (as `revoker run` has them).
+fn setup_watching<K: Revocation>(fake: &Arc<FakeProvider>, providers: &[Value]) -> (Arc<Context>, Verifier) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(service, "default");
     let fake = fake.clone();
@@ -383,7 +389,8 @@ fn setup<K: Revocation>(fake: &Arc<FakeProvider>) -> (Arc<Context>, Verifier) {
         "revoker-system".into(),
         HttpSettings::default(),
         Box::new(move |_, _, _| Ok(fake.clone() as Arc<dyn Provider>)),
-    );
+    )
+    .with_stores(watched(providers));
     let verifier = Verifier {
         handle,
         pending: None,
@@ -392,6 +399,18 @@ fn setup<K: Revocation>(fake: &Arc<FakeProvider>) -> (Arc<Context>, Verifier) {
         bodies: vec![],
     };
     (Context::new(client, registry), verifier)
+}
+
+fn watched(providers: &[Value]) -> ProviderStores {
+    let (store, mut writer) = kube::runtime::reflector::store::<RevocationProvider>();
+    for provider in providers {
+        let provider = serde_json::from_value(provider.clone()).expect("a RevocationProvider");
+        writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(provider));
+    }
+    ProviderStores {
+        namespaced: vec![store],
+        cluster: None,
+    }
 }
 
 /// Reconcile `obj` while `scenario` plays the API server; both bounded by a timeout.
@@ -476,6 +495,44 @@ async fn happy_path_records_the_attempt_calls_once_and_reports_revoked() {
     assert_eq!(fake.dry_runs(), 0);
     assert_eq!(fake.earlier(), vec![false], "a first attempt is not a repeat");
     v.assert_no_secret_leaked();
+}
+
+#[tokio::test]
+async fn a_watched_provider_is_resolved_from_the_cache_without_an_api_request() {
+    let fake = FakeProvider::atlas(vec![outcome(OutcomeKind::Revoked, "revoked the JWKS")]);
+    let (ctx, mut v) = setup_watching::<JwksRevocation>(&fake, &[provider("atlas", "atlas", "atlas-creds")]);
+    let (result, v) = reconcile(Rev::jwks().build::<JwksRevocation>(), ctx, async move {
+        // The first request is the credentials Secret: no GET of the provider object.
+        v.get_secret(atlas_secret()).await;
+        assert_eq!(v.put_status().await["phase"], "Running");
+        v.event("Normal", "Attempting").await;
+        assert_eq!(v.put_status().await["phase"], "Succeeded");
+        v.event("Normal", "Revoked").await;
+        v.assert_idle().await;
+        v
+    })
+    .await;
+    assert_eq!(result.expect("reconcile"), Action::await_change());
+    assert_eq!(fake.revokes(), 1);
+    v.assert_no_secret_leaked();
+}
+
+#[tokio::test]
+async fn a_provider_not_yet_in_the_cache_is_read_from_the_api_server() {
+    let fake = FakeProvider::atlas(vec![outcome(OutcomeKind::Revoked, "revoked the JWKS")]);
+    let (ctx, mut v) = setup_watching::<JwksRevocation>(&fake, &[provider("other", "atlas", "atlas-creds")]);
+    let (result, _) = reconcile(Rev::jwks().build::<JwksRevocation>(), ctx, async move {
+        v.get_provider(provider("atlas", "atlas", "atlas-creds")).await;
+        v.get_secret(atlas_secret()).await;
+        assert_eq!(v.put_status().await["phase"], "Running");
+        v.event("Normal", "Attempting").await;
+        assert_eq!(v.put_status().await["phase"], "Succeeded");
+        v.event("Normal", "Revoked").await;
+        v
+    })
+    .await;
+    assert_eq!(result.expect("reconcile"), Action::await_change());
+    assert_eq!(fake.revokes(), 1);
 }
 
 #[tokio::test]

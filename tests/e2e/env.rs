@@ -211,17 +211,19 @@ impl Proc {
         let _ = self.child.wait();
     }
 
-    /// SIGTERM and wait (bounded), then SIGKILL.
-    pub fn terminate(&mut self) {
+    /// SIGTERM and wait (bounded), then SIGKILL. True when the process shut down by itself with
+    /// exit status 0 (a graceful shutdown), false when it had to be killed or failed.
+    pub fn terminate(&mut self) -> bool {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").arg("-TERM").arg(&pid).status();
         for _ in 0..100 {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
             }
             std::thread::sleep(Duration::from_millis(100));
         }
         self.kill();
+        false
     }
 
     pub fn log_text(&self) -> String {

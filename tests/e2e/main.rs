@@ -6,7 +6,8 @@
 //! A custom harness: the control plane starts once, tests run one after another (each in its own
 //! namespace), and the run ends with the line `N passed, M failed`. A control plane that does not
 //! start fails the run; nothing is skipped.
-//! Filter: `cargo test --test e2e -- NAME_SUBSTRING`.
+//! Filter: `cargo test --test e2e -- NAME_SUBSTRING`; `REVOKER_E2E_KEEP_LOGS=1` keeps the logs of a
+//! run that passed.
 
 mod cases;
 mod echo;
@@ -270,7 +271,7 @@ async fn run(tests: Vec<(&'static str, TestFn)>) -> (usize, usize) {
     }
     sim_proc.terminate();
     env.cp.stop();
-    if failed == 0 {
+    if failed == 0 && std::env::var_os("REVOKER_E2E_KEEP_LOGS").is_none() {
         let _ = std::fs::remove_dir_all(&env.work);
     } else {
         eprintln!("e2e: logs kept in {}", env.work.display());
