@@ -55,6 +55,47 @@ pub struct Context {
     pub reporter: Reporter,
     /// Provider lookup and client cache.
     pub registry: ProviderRegistry,
+    /// Versions of revocations this process has itself replaced with a status write.
+    pub superseded: Superseded,
+}
+
+/// The resourceVersions a status write of ours replaced, per object uid. A reconcile that starts
+/// from one of them runs on a cache that has not yet seen our own write: it would only plan again
+/// and be refused with a 409, so it waits for the watch instead. Another writer's change always
+/// has a new version, so this never hides anything; a version the cache moved past is forgotten.
+#[derive(Default)]
+pub struct Superseded {
+    versions: std::sync::Mutex<std::collections::HashMap<String, Vec<String>>>,
+}
+
+/// Superseded versions kept per object: a reconcile writes at most a few times.
+const SUPERSEDED_PER_OBJECT: usize = 8;
+
+impl Superseded {
+    /// Our write replaced version `old` of object `uid`.
+    pub fn record(&self, uid: &str, old: &str) {
+        let mut versions = self.lock();
+        let list = versions.entry(uid.to_string()).or_default();
+        if list.len() == SUPERSEDED_PER_OBJECT {
+            list.remove(0);
+        }
+        list.push(old.to_string());
+    }
+
+    /// True when the cached `version` of `uid` is one our own writes replaced; otherwise the cache
+    /// has caught up, and what was recorded for the object is dropped.
+    pub fn is_stale(&self, uid: &str, version: &str) -> bool {
+        let mut versions = self.lock();
+        let stale = versions.get(uid).is_some_and(|list| list.iter().any(|v| v == version));
+        if !stale {
+            versions.remove(uid);
+        }
+        stale
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Vec<String>>> {
+        self.versions.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 impl Context {
@@ -69,6 +110,7 @@ impl Context {
             reporter,
             client,
             registry,
+            superseded: Superseded::default(),
         })
     }
 

@@ -49,6 +49,11 @@ pub async fn reconcile<K: Revocation>(obj: Arc<K>, ctx: Arc<Context>) -> Result<
     if obj.meta().deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }
+    if let (Some(uid), Some(version)) = (obj.meta().uid.as_deref(), obj.meta().resource_version.as_deref())
+        && ctx.superseded.is_stale(uid, version)
+    {
+        return Ok(Action::requeue(AFTER_CONFLICT));
+    }
     Reconciliation::new(obj.as_ref().clone(), namespace, ctx).run().await
 }
 
@@ -491,6 +496,9 @@ impl<K: Revocation> Reconciliation<K> {
             .await
         {
             Ok(written) => {
+                if let (Some(uid), Some(old)) = (self.obj.uid(), self.obj.resource_version()) {
+                    self.ctx.superseded.record(&uid, &old);
+                }
                 self.obj = written;
                 self.status = next;
                 Ok(true)

@@ -536,6 +536,46 @@ async fn a_provider_not_yet_in_the_cache_is_read_from_the_api_server() {
 }
 
 #[tokio::test]
+async fn a_cache_that_has_not_seen_our_own_write_waits_instead_of_planning_again() {
+    let fake = FakeProvider::atlas(vec![outcome(OutcomeKind::Revoked, "revoked the JWKS")]);
+    let (ctx, mut v) = setup::<JwksRevocation>(&fake);
+    let original = Rev::jwks().build::<JwksRevocation>();
+    let (result, mut v) = reconcile(original.clone(), ctx.clone(), async move {
+        v.get_provider(provider("atlas", "atlas", "atlas-creds")).await;
+        v.get_secret(atlas_secret()).await;
+        v.put_status().await;
+        v.event("Normal", "Attempting").await;
+        v.put_status().await;
+        v.event("Normal", "Revoked").await;
+        v
+    })
+    .await;
+    assert_eq!(result.expect("reconcile"), Action::await_change());
+    // The watch delivers the version our first write replaced: no request, no plan, a short wait.
+    let (result, mut v) = reconcile(original, ctx.clone(), async move {
+        v.assert_idle().await;
+        v
+    })
+    .await;
+    assert_eq!(
+        result.expect("stale reconcile"),
+        Action::requeue(Duration::from_secs(1))
+    );
+    // Any other version is not stale: here someone else's, of a finished revocation.
+    let mut theirs = Rev::jwks()
+        .status(json!({"phase": "Succeeded", "attempts": 1}))
+        .build::<JwksRevocation>();
+    theirs.metadata.resource_version = Some("555".into());
+    let (result, _) = reconcile(theirs, ctx, async move {
+        v.assert_idle().await;
+        v
+    })
+    .await;
+    assert_eq!(result.expect("fresh reconcile"), Action::await_change());
+    assert_eq!(fake.revokes(), 1, "the stale reconcile called nothing");
+}
+
+#[tokio::test]
 async fn a_finished_revocation_is_never_executed_again() {
     for (phase, condition) in [
         ("Succeeded", condition_json("Succeeded", "True", "Revoked")),
