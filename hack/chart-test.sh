@@ -616,12 +616,14 @@ PY
   run "helm install $rel (dry-run=server)" "${h[@]}" install "$rel" "$CHART" --dry-run=server "${crd_args[@]}"
   run "helm install $rel" "${h[@]}" install "$rel" "$CHART" "${crd_args[@]}"
   # What the installed ServiceAccount may and may not do (SubjectAccessReview via impersonation).
-  can_i() {
-    local want=$1 out
-    shift
-    out=$(k auth can-i --as="system:serviceaccount:$NAMESPACE:$rel" "$@" 2>/dev/null || true)
-    [[ $out == "$want" ]] || { echo "can-i $*: $out, want $want"; return 1; }
+  # sa_can_i SA WANT ARGS...: `kubectl auth can-i ARGS` as ServiceAccount $NAMESPACE/SA answers WANT.
+  sa_can_i() {
+    local sa=$1 want=$2 out
+    shift 2
+    out=$(k auth can-i --as="system:serviceaccount:$NAMESPACE:$sa" "$@" 2>/dev/null || true)
+    [[ $out == "$want" ]] || { echo "can-i as $sa $*: $out, want $want"; return 1; }
   }
+  can_i() { sa_can_i "$rel" "$@"; }
   rbac_as_installed() {
     local r ok=0 ns=some-namespace lease=revoker-leader
     for r in jwksrevocations authmethodrevocations tokenrevocations; do
@@ -656,12 +658,7 @@ PY
   run "helm install $scoped with ci/namespace-scoped-values.yaml (watchNamespaces team-a, team-b)" \
     "${h[@]}" install "$scoped" "$CHART" --values "$CHART/ci/namespace-scoped-values.yaml" --set crds.enabled=false \
     --set leaderElection.leaseName=revoker-scoped-leader
-  scoped_can_i() {
-    local want=$1 out
-    shift
-    out=$(k auth can-i --as="system:serviceaccount:$NAMESPACE:$scoped" "$@" 2>/dev/null || true)
-    [[ $out == "$want" ]] || { echo "can-i $*: $out, want $want"; return 1; }
-  }
+  scoped_can_i() { sa_can_i "$scoped" "$@"; }
   rbac_namespace_scoped() {
     local r v ns ok=0
     for ns in team-a team-b; do

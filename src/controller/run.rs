@@ -243,6 +243,19 @@ where
         }
     }
 
+    /// The provider controller on this watch's last subscription, and the watch itself.
+    fn into_controller(
+        mut self,
+        ctx: &Arc<Context>,
+        concurrency: u16,
+    ) -> (BoxFuture<'static, ()>, BoxFuture<'static, ()>)
+    where
+        P: ProviderObject,
+    {
+        let controller = provider_controller(self.subscriber(), self.store.clone(), ctx, concurrency);
+        (controller, self.root)
+    }
+
     fn subscriber(&mut self) -> impl futures::Stream<Item = Arc<P>> + Send + 'static {
         match self.subscribers.pop() {
             Some(handle) => handle.left_stream(),
@@ -294,22 +307,14 @@ async fn run_controllers(client: Client, ctx: Arc<Context>, concurrency: u16, wa
             revocation_controller::<AuthMethodRevocation>(&client, &ctx, concurrency, namespace, wake()),
             revocation_controller::<TokenRevocation>(&client, &ctx, concurrency, namespace, wake()),
         ]);
-        tasks.push(provider_controller(
-            providers.subscriber(),
-            providers.store.clone(),
-            &ctx,
-            concurrency,
-        ));
-        roots.push(providers.root);
+        let (controller, root) = providers.into_controller(&ctx, concurrency);
+        tasks.push(controller);
+        roots.push(root);
     }
-    if let Some(mut cluster) = cluster {
-        tasks.push(provider_controller(
-            cluster.subscriber(),
-            cluster.store.clone(),
-            &ctx,
-            concurrency,
-        ));
-        roots.push(cluster.root);
+    if let Some(cluster) = cluster {
+        let (controller, root) = cluster.into_controller(&ctx, concurrency);
+        tasks.push(controller);
+        roots.push(root);
     }
     // The shared watches never end on their own: they stop when the controllers have shut down.
     futures::future::select(futures::future::join_all(tasks), futures::future::join_all(roots)).await;
