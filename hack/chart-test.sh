@@ -192,6 +192,7 @@ expect = scope + [
     f"--log-level={log_level()}",
     f"--concurrency={v['concurrency']}",
     f"--provider-qps={fmt_num(v['providerQPS'])}",
+    f"--provider-concurrency={fmt_num(v['providerConcurrency'])}",
     f"--request-timeout={v['requestTimeoutSeconds']}",
 ] + [f"--allowed-host={h}" for h in v["egress"]["allowedHosts"]] + list(v["extraArgs"])
 le = v["leaderElection"]

@@ -76,6 +76,10 @@ pub struct RunArgs {
     /// Client-side rate limit per provider object, in requests per second.
     #[arg(long, default_value_t = NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN))]
     pub provider_qps: NonZeroU32,
+    /// Requests to one provider object under way at once (every revocation of the provider shares
+    /// them, as it shares the rate limit and any pause the provider asks for with 429/Retry-After).
+    #[arg(long, default_value_t = NonZeroU32::new(8).unwrap_or(NonZeroU32::MIN))]
+    pub provider_concurrency: NonZeroU32,
     /// Timeout of one provider request, in seconds.
     #[arg(long, default_value_t = 30)]
     pub request_timeout: u64,
@@ -110,6 +114,7 @@ impl RunArgs {
                 allow_list: Arc::new(AllowList::parse(hosts)?),
                 timeout: Duration::from_secs(self.request_timeout),
                 requests_per_second: self.provider_qps,
+                max_in_flight: self.provider_concurrency,
             },
             lease_namespace: self
                 .leader_election_namespace

@@ -53,6 +53,13 @@ pub struct ReconcileErrorLabels {
     pub error: String,
 }
 
+/// Labels carrying just a provider type.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProviderLabels {
+    /// atlas, infisical, onezone.
+    pub provider: String,
+}
+
 /// Labels carrying just a kind.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabels {
@@ -76,6 +83,9 @@ pub struct Metrics {
     pub reconciles: Family<KindLabels, Counter>,
     /// `revoker_revocations_in_flight`: provider calls under way.
     pub in_flight: Gauge,
+    /// `revoker_provider_pauses_total{provider}`: 429s (and 503s with Retry-After) that paused
+    /// every request to a provider object.
+    pub provider_pauses: Family<ProviderLabels, Counter>,
     registry: Mutex<Registry>,
 }
 
@@ -94,6 +104,7 @@ impl Metrics {
         let reconcile_errors = Family::<ReconcileErrorLabels, Counter>::default();
         let reconciles = Family::<KindLabels, Counter>::default();
         let in_flight = Gauge::default();
+        let provider_pauses = Family::<ProviderLabels, Counter>::default();
         registry.register(
             "revocations",
             "Finished revocations by kind, provider and result",
@@ -121,6 +132,11 @@ impl Metrics {
         );
         registry.register("reconciles", "Reconciles started", reconciles.clone());
         registry.register("revocations_in_flight", "Provider calls under way", in_flight.clone());
+        registry.register(
+            "provider_pauses",
+            "Rate-limit answers (429, or 503 with Retry-After) that paused every request to a provider",
+            provider_pauses.clone(),
+        );
         let metrics = Metrics {
             revocations,
             revocation_failures,
@@ -129,6 +145,7 @@ impl Metrics {
             reconcile_errors,
             reconciles,
             in_flight,
+            provider_pauses,
             registry: Mutex::new(registry),
         };
         metrics.export_zeros();
@@ -162,6 +179,12 @@ impl Metrics {
                     }
                 }
             }
+        }
+        for provider in PROVIDERS {
+            let labels = ProviderLabels {
+                provider: provider.into(),
+            };
+            drop(self.provider_pauses.get_or_create(&labels));
         }
         for kind in REVOCATION_KINDS.iter().chain(PROVIDER_KINDS.iter()) {
             drop(self.reconciles.get_or_create(&KindLabels { kind: kind.to_string() }));

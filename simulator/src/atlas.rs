@@ -215,7 +215,7 @@ fn authenticate(sim: &Sim, req: &SimRequest) -> Result<(), Refusal> {
     let target = req.target();
     let result = {
         let state = lock(&sim.state);
-        let nonces = lock(&sim.nonces);
+        let mut nonces = lock(&sim.nonces);
         digest::verify(
             auth,
             req.method.as_str(),
@@ -228,12 +228,12 @@ fn authenticate(sim: &Sim, req: &SimRequest) -> Result<(), Refusal> {
                     .find(|k| k.public_key == user)
                     .map(|k| k.private_key.clone())
             },
-            |nonce| nonces.status(nonce),
+            |nonce, nc| nonces.use_count(nonce, nc),
         )
     };
     match result {
         Ok(_) => Ok(()),
-        Err(DigestError::StaleNonce) => Err(Box::new(unauthorized(sim, true))),
+        Err(DigestError::StaleNonce | DigestError::ReplayedCount) => Err(Box::new(unauthorized(sim, true))),
         Err(e) => {
             tracing::debug!("digest refused: {e:?}");
             Err(Box::new(unauthorized(sim, false)))

@@ -1,6 +1,6 @@
 //! HTTP Digest authentication (RFC 7616 / RFC 2617), MD5 with `qop=auth`, as Atlas uses it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use md5::{Digest as _, Md5};
@@ -13,10 +13,22 @@ pub const REALM: &str = "MMS Public API";
 /// How long an issued nonce is accepted.
 pub const NONCE_LIFETIME: Duration = Duration::from_secs(3600);
 
-/// Nonces the simulator handed out, with their issue time.
+/// How many requests one nonce may authenticate before it is refused as stale (the client draws a
+/// new challenge), which also bounds the counts kept per nonce.
+pub const NONCE_USES: usize = 1000;
+
+/// Nonces the simulator handed out: when, and the nonce counts (`nc`) already used with each. A
+/// client may answer many requests with one nonce (RFC 7616 3.4), each with a new count; a count
+/// used before is a replay and refused.
 #[derive(Debug, Default)]
 pub struct NonceStore {
-    issued: HashMap<String, Instant>,
+    issued: HashMap<String, Issued>,
+}
+
+#[derive(Debug)]
+struct Issued {
+    at: Instant,
+    counts: HashSet<u32>,
 }
 
 /// What the store knows about a nonce.
@@ -25,6 +37,8 @@ pub enum NonceStatus {
     Valid,
     Stale,
     Unknown,
+    /// The nonce count was used before with this nonce.
+    Replayed,
 }
 
 impl NonceStore {
@@ -32,21 +46,36 @@ impl NonceStore {
     pub fn issue(&mut self) -> String {
         if self.issued.len() >= 10_000 {
             let now = Instant::now();
-            self.issued.retain(|_, at| now.duration_since(*at) < NONCE_LIFETIME);
+            self.issued
+                .retain(|_, issued| now.duration_since(issued.at) < NONCE_LIFETIME);
             if self.issued.len() >= 10_000 {
                 self.issued.clear();
             }
         }
         let nonce = random_hex(16);
-        self.issued.insert(nonce.clone(), Instant::now());
+        let issued = Issued {
+            at: Instant::now(),
+            counts: HashSet::new(),
+        };
+        self.issued.insert(nonce.clone(), issued);
         nonce
     }
 
-    pub fn status(&self, nonce: &str) -> NonceStatus {
-        match self.issued.get(nonce) {
-            Some(at) if at.elapsed() < NONCE_LIFETIME => NonceStatus::Valid,
-            Some(_) => NonceStatus::Stale,
-            None => NonceStatus::Unknown,
+    /// Take one use of `nonce` with the hex nonce count `nc`.
+    pub fn use_count(&mut self, nonce: &str, nc: &str) -> NonceStatus {
+        let Some(issued) = self.issued.get_mut(nonce) else {
+            return NonceStatus::Unknown;
+        };
+        if issued.at.elapsed() >= NONCE_LIFETIME || issued.counts.len() >= NONCE_USES {
+            return NonceStatus::Stale;
+        }
+        let Ok(count) = u32::from_str_radix(nc, 16) else {
+            return NonceStatus::Unknown;
+        };
+        if issued.counts.insert(count) {
+            NonceStatus::Valid
+        } else {
+            NonceStatus::Replayed
         }
     }
 
@@ -161,6 +190,8 @@ pub enum DigestError {
     UnknownNonce,
     /// The nonce was issued but has expired: the client should retry with a fresh one.
     StaleNonce,
+    /// The nonce count was used before with this nonce (a replayed request).
+    ReplayedCount,
     /// The `uri` parameter is not the request target.
     UriMismatch,
     /// The response hash is wrong (wrong password, method or uri).
@@ -170,13 +201,14 @@ pub enum DigestError {
 /// Verify a digest `Authorization` header for a request.
 ///
 /// `request_target` is the path and query as received. `password_of` looks up the private key
-/// of a public key, `nonce_status` tells whether we issued the nonce. Returns the username.
+/// of a public key, `use_nonce` takes one use of the nonce with the nonce count. Returns the
+/// username.
 pub fn verify(
     header: &str,
     method: &str,
     request_target: &str,
     password_of: impl Fn(&str) -> Option<String>,
-    nonce_status: impl Fn(&str) -> NonceStatus,
+    use_nonce: impl FnOnce(&str, &str) -> NonceStatus,
 ) -> Result<String, DigestError> {
     let p = parse_authorization(header).ok_or(DigestError::Malformed)?;
     let get = |k: &str| p.get(k).map(String::as_str);
@@ -212,10 +244,11 @@ pub fn verify(
     if !constant_time_eq(expected.as_bytes(), response.to_ascii_lowercase().as_bytes()) {
         return Err(DigestError::BadResponse);
     }
-    match nonce_status(nonce) {
+    match use_nonce(nonce, nc) {
         NonceStatus::Valid => Ok(username.to_string()),
         NonceStatus::Stale => Err(DigestError::StaleNonce),
         NonceStatus::Unknown => Err(DigestError::UnknownNonce),
+        NonceStatus::Replayed => Err(DigestError::ReplayedCount),
     }
 }
 
@@ -269,13 +302,13 @@ mod tests {
     #[test]
     fn verifies_a_correct_response() {
         let h = header_for("priv", "DELETE", "/api/x/jwks", "n1");
-        let r = verify(&h, "DELETE", "/api/x/jwks", password_of, |_| NonceStatus::Valid);
+        let r = verify(&h, "DELETE", "/api/x/jwks", password_of, |_, _| NonceStatus::Valid);
         assert_eq!(r, Ok("pub".to_string()));
     }
 
     #[test]
     fn rejects_wrong_password_method_uri_and_nonce() {
-        let valid = |_: &str| NonceStatus::Valid;
+        let valid = |_: &str, _: &str| NonceStatus::Valid;
         // Wrong password; signed for GET but sent as DELETE; signed for another path.
         for (password, method, uri, expected) in [
             ("wrong", "DELETE", "/api/x", DigestError::BadResponse),
@@ -287,11 +320,11 @@ mod tests {
         }
         let h = header_for("priv", "DELETE", "/api/x", "n1");
         assert_eq!(
-            verify(&h, "DELETE", "/api/x", password_of, |_| { NonceStatus::Unknown }),
+            verify(&h, "DELETE", "/api/x", password_of, |_, _| NonceStatus::Unknown),
             Err(DigestError::UnknownNonce)
         );
         assert_eq!(
-            verify(&h, "DELETE", "/api/x", password_of, |_| NonceStatus::Stale),
+            verify(&h, "DELETE", "/api/x", password_of, |_, _| NonceStatus::Stale),
             Err(DigestError::StaleNonce)
         );
         assert_eq!(
@@ -314,9 +347,26 @@ mod tests {
     fn nonce_store_tracks_issued_nonces() {
         let mut s = NonceStore::default();
         let n = s.issue();
-        assert_eq!(s.status(&n), NonceStatus::Valid);
-        assert_eq!(s.status("other"), NonceStatus::Unknown);
+        assert_eq!(s.use_count(&n, "00000001"), NonceStatus::Valid);
+        assert_eq!(
+            s.use_count(&n, "00000003"),
+            NonceStatus::Valid,
+            "counts may come out of order"
+        );
+        assert_eq!(s.use_count(&n, "00000002"), NonceStatus::Valid);
+        assert_eq!(s.use_count(&n, "00000003"), NonceStatus::Replayed);
+        assert_eq!(s.use_count("other", "00000001"), NonceStatus::Unknown);
         s.clear();
-        assert_eq!(s.status(&n), NonceStatus::Unknown);
+        assert_eq!(s.use_count(&n, "00000004"), NonceStatus::Unknown);
+    }
+
+    #[test]
+    fn a_nonce_is_stale_after_its_uses() {
+        let mut s = NonceStore::default();
+        let n = s.issue();
+        for count in 1..=NONCE_USES {
+            assert_eq!(s.use_count(&n, &format!("{count:08x}")), NonceStatus::Valid);
+        }
+        assert_eq!(s.use_count(&n, &format!("{:08x}", NONCE_USES + 1)), NonceStatus::Stale);
     }
 }

@@ -168,6 +168,77 @@ async fn digest_authenticated_jwks_revoke_counts_one_call() {
 }
 
 #[tokio::test]
+async fn a_digest_nonce_answers_many_calls_but_a_replayed_count_is_refused() {
+    let t = TestSim::start().await;
+    let session = diqwest::DigestAuthSession::new(KEY.0, KEY.1);
+    for _ in 0..3 {
+        let resp = t
+            .client
+            .delete(t.url(&jwks_path()))
+            .header("accept", V_JWKS)
+            .send_digest_auth(&session)
+            .await
+            .expect("digest call");
+        assert_eq!(resp.status(), 204);
+    }
+    let target = format!("DELETE {}", jwks_path());
+    let calls = t.calls().await;
+    assert_eq!(
+        calls["countsByStatus"][&target],
+        json!({"401": 1, "204": 3}),
+        "one challenge for three calls"
+    );
+    assert_eq!(jwks_revocations(&t.state().await), 3);
+
+    // The same Authorization header again (nonce and count reused): refused, nothing revoked.
+    let challenge = t
+        .client
+        .delete(t.url(&jwks_path()))
+        .header("accept", V_JWKS)
+        .send()
+        .await
+        .expect("call");
+    let www = challenge.headers()["www-authenticate"].to_str().unwrap().to_string();
+    let nonce = www
+        .split("nonce=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    let path = jwks_path();
+    let response = crate::digest::expected_response(
+        KEY.0,
+        crate::digest::REALM,
+        KEY.1,
+        "DELETE",
+        &path,
+        &nonce,
+        "00000001",
+        "c1",
+        "auth",
+    );
+    let header = format!(
+        r#"Digest username="{}", realm="{}", nonce="{nonce}", uri="{path}", algorithm=MD5, qop=auth, nc=00000001, cnonce="c1", response="{response}""#,
+        KEY.0,
+        crate::digest::REALM
+    );
+    let send = || {
+        t.client
+            .delete(t.url(&path))
+            .header("accept", V_JWKS)
+            .header("authorization", header.clone())
+            .send()
+    };
+    assert_eq!(send().await.expect("call").status(), 204);
+    let replay = send().await.expect("call");
+    assert_eq!(replay.status(), 401);
+    let www = replay.headers()["www-authenticate"].to_str().unwrap();
+    assert!(www.contains("stale=true"), "{www}");
+    assert_eq!(jwks_revocations(&t.state().await), 4);
+    t.stop().await;
+}
+
+#[tokio::test]
 async fn atlas_challenge_versions_ids_and_not_found() {
     let t = TestSim::start().await;
     let resp = t

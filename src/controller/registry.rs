@@ -38,6 +38,20 @@ pub struct ResolvedProvider {
     pub client: Arc<dyn Provider>,
     /// Its type.
     pub provider_type: ProviderType,
+    /// The credentials Secret's resourceVersion the client was built from.
+    pub secret_version: Option<String>,
+    /// The client was reused without reading its Secret in this resolution (see `CREDENTIALS_REUSE`).
+    pub reused: bool,
+}
+
+/// How a resolution may use credentials read earlier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Freshness {
+    /// A client whose Secret was read less than `CREDENTIALS_REUSE` ago is used as is.
+    Recent,
+    /// The Secret is read now (a provider's credential check; a retry after the provider
+    /// rejected credentials that were reused).
+    Live,
 }
 
 /// What wakes a revocation whose provider could not be resolved.
@@ -83,7 +97,14 @@ struct ClientVersion {
     secret_version: Option<String>,
 }
 
-type ClientCache = HashMap<String, (ClientVersion, Arc<dyn Provider>)>;
+/// A built client, what it was built from, and when its Secret was last read.
+struct CachedClient {
+    version: ClientVersion,
+    client: Arc<dyn Provider>,
+    read_at: Instant,
+}
+
+type ClientCache = HashMap<String, CachedClient>;
 
 /// The watched providers: where the registry looks first, without an API request. A provider
 /// not there yet (the watch is still listing, or it was just created) is read from the API server.
@@ -121,6 +142,13 @@ pub struct ProviderRegistry {
 
 /// How long a permanent failure of a provider's credential check is trusted while nothing changed.
 const FAILED_CHECK_TTL: Duration = Duration::from_secs(300);
+
+/// How long revocations use a provider's credentials without reading its Secret again. A batch of
+/// revocations of one provider then reads the Secret about once (not once per revocation) without
+/// the operator watching Secrets. A changed Secret is seen at the latest after this long, at the
+/// provider's next credential check, or at once when the provider rejects the reused credentials
+/// (the call is made again with the Secret read live, if it changed).
+pub const CREDENTIALS_REUSE: Duration = Duration::from_secs(30);
 
 /// Where a provider object keeps its credentials.
 pub struct ProviderSource<'a> {
@@ -179,7 +207,12 @@ impl ProviderRegistry {
 
     /// Resolve `provider_ref` for a revocation in `namespace`. A provider that is missing or not
     /// Ready is [`Wake::ProviderChange`]: the provider watch wakes the revocation.
-    pub async fn resolve(&self, provider_ref: &ProviderRef, namespace: &str) -> Result<ResolvedProvider, Unresolved> {
+    pub async fn resolve(
+        &self,
+        provider_ref: &ProviderRef,
+        namespace: &str,
+        freshness: Freshness,
+    ) -> Result<ResolvedProvider, Unresolved> {
         let (uid, generation, config, secret_namespace) = match provider_ref.kind {
             ProviderRefKind::RevocationProvider => {
                 let api: Api<RevocationProvider> = Api::namespaced(self.client.clone(), namespace);
@@ -223,7 +256,7 @@ impl ProviderRegistry {
             config,
             secret_namespace,
         };
-        self.client_for(source).await.map_err(Unresolved::recheck)
+        self.client_for(source, freshness).await.map_err(Unresolved::recheck)
     }
 
     /// Waiting, not failed: the revocation runs once the operator watches every namespace again.
@@ -279,8 +312,14 @@ impl ProviderRegistry {
 
     /// A client for a provider object: cached while the object's generation and its Secret's
     /// resourceVersion stay the same.
-    pub async fn client_for(&self, source: ProviderSource<'_>) -> Result<ResolvedProvider, ProviderError> {
-        self.versioned_client(source).await.map(|(_, resolved)| resolved)
+    pub async fn client_for(
+        &self,
+        source: ProviderSource<'_>,
+        freshness: Freshness,
+    ) -> Result<ResolvedProvider, ProviderError> {
+        self.versioned_client(source, freshness)
+            .await
+            .map(|(_, resolved)| resolved)
     }
 
     /// The provider's live credential check. A permanent failure is remembered: it is not repeated
@@ -289,7 +328,7 @@ impl ProviderRegistry {
     /// calling the provider each time.
     pub async fn check_credentials(&self, source: ProviderSource<'_>) -> Result<&'static str, ProviderError> {
         let uid = source.uid.clone();
-        let (version, resolved) = self.versioned_client(source).await?;
+        let (version, resolved) = self.versioned_client(source, Freshness::Live).await?;
         if let Some(known) = self.failed_check(&uid, &version) {
             return Err(known);
         }
@@ -315,11 +354,17 @@ impl ProviderRegistry {
     async fn versioned_client(
         &self,
         source: ProviderSource<'_>,
+        freshness: Freshness,
     ) -> Result<(ClientVersion, ResolvedProvider), ProviderError> {
         source.config.backend.validate_ids().map_err(|invalid| {
             ProviderError::permanent(Reason::InvalidProviderConfig, format!("{invalid}; no request was sent"))
         })?;
         let provider_type = source.config.backend.provider_type();
+        if freshness == Freshness::Recent
+            && let Some(recent) = self.recently_read(&source)
+        {
+            return Ok(recent);
+        }
         let secret_name = source.config.backend.credentials_secret().to_string();
         let at = SecretLocation {
             namespace: source.secret_namespace,
@@ -330,19 +375,46 @@ impl ProviderRegistry {
             generation: source.generation,
             secret_version: secret.metadata.resource_version.clone(),
         };
-        if let Some((cached_version, client)) = self.lock().get(&source.uid)
-            && *cached_version == version
+        let resolved = |client: Arc<dyn Provider>, version: &ClientVersion| ResolvedProvider {
+            client,
+            provider_type,
+            secret_version: version.secret_version.clone(),
+            reused: false,
+        };
+        let mut clients = self.lock();
+        if let Some(cached) = clients.get_mut(&source.uid)
+            && cached.version == version
         {
-            let resolved = ResolvedProvider {
-                client: client.clone(),
-                provider_type,
-            };
-            return Ok((version, resolved));
+            cached.read_at = Instant::now();
+            return Ok((version.clone(), resolved(cached.client.clone(), &version)));
         }
+        drop(clients);
         let data = secret.data.unwrap_or_default();
         let client = (self.factory)(&source.config, &SecretData { data: &data, at }, &self.settings)?;
-        self.lock().insert(source.uid, (version.clone(), client.clone()));
-        Ok((version, ResolvedProvider { client, provider_type }))
+        let cached = CachedClient {
+            version: version.clone(),
+            client: client.clone(),
+            read_at: Instant::now(),
+        };
+        self.lock().insert(source.uid, cached);
+        Ok((version.clone(), resolved(client, &version)))
+    }
+
+    /// The cached client of this provider generation, when its Secret was read within
+    /// `CREDENTIALS_REUSE`.
+    fn recently_read(&self, source: &ProviderSource<'_>) -> Option<(ClientVersion, ResolvedProvider)> {
+        let clients = self.lock();
+        let cached = clients.get(&source.uid)?;
+        if cached.version.generation != source.generation || cached.read_at.elapsed() >= CREDENTIALS_REUSE {
+            return None;
+        }
+        let resolved = ResolvedProvider {
+            client: cached.client.clone(),
+            provider_type: source.config.backend.provider_type(),
+            secret_version: cached.version.secret_version.clone(),
+            reused: true,
+        };
+        Some((cached.version.clone(), resolved))
     }
 
     /// Read a Secret; a missing one (or one the operator may not read) is `CredentialsUnavailable`.

@@ -14,7 +14,7 @@ use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
 use tracing::{info, warn};
 
-use super::registry::{Unresolved, Wake};
+use super::registry::{Freshness, ResolvedProvider, Unresolved, Wake};
 use super::resources::{Planned, Revocation};
 use super::status::{self, Stamp, retries_left};
 use super::{Context, Error, backoff};
@@ -142,7 +142,7 @@ impl<K: Revocation> Reconciliation<K> {
             return Ok(Action::requeue(wait));
         }
         match self.prepare(planned.clone()).await {
-            Ok((client, op)) => self.execute(client.as_ref(), op).await,
+            Ok((resolved, op)) => self.execute(&resolved, op).await,
             Err(err) => {
                 if err.error.class == ErrorClass::Waiting {
                     self.pin_at_first_sight(&planned).await;
@@ -159,9 +159,13 @@ impl<K: Revocation> Reconciliation<K> {
     }
 
     /// Resolve the provider and the operation (reading a secret target if there is one).
-    async fn prepare(&mut self, planned: Planned) -> Result<(Arc<dyn Provider>, Operation), Unresolved> {
+    async fn prepare(&mut self, planned: Planned) -> Result<(ResolvedProvider, Operation), Unresolved> {
         let provider_ref = self.obj.lifecycle().provider_ref;
-        let resolved = self.ctx.registry.resolve(provider_ref, &self.namespace).await?;
+        let resolved = self
+            .ctx
+            .registry
+            .resolve(provider_ref, &self.namespace, Freshness::Recent)
+            .await?;
         if resolved.provider_type != planned.provider_type() {
             let wanted = planned.provider_type();
             return Err(Unresolved::from(ProviderError::permanent(
@@ -192,7 +196,7 @@ impl<K: Revocation> Reconciliation<K> {
                 planned.with_secret_value(token)
             }
         };
-        Ok((resolved.client, op))
+        Ok((resolved, op))
     }
 
     /// The fingerprint this revocation is pinned to: spec's expectedFingerprint, the one recorded
@@ -264,7 +268,7 @@ impl<K: Revocation> Reconciliation<K> {
     }
 
     /// Record the attempt, call the provider, record the result.
-    async fn execute(&mut self, client: &dyn Provider, op: Operation) -> Result<Action, Error> {
+    async fn execute(&mut self, resolved: &ResolvedProvider, op: Operation) -> Result<Action, Error> {
         let (dry_run, backoff_limit) = {
             let life = self.obj.lifecycle();
             (life.dry_run, life.backoff_limit)
@@ -274,12 +278,17 @@ impl<K: Revocation> Reconciliation<K> {
             let err = ProviderError::permanent(Reason::ProviderUnavailable, "no retries left");
             return self.fail(Reason::BackoffLimitExceeded, &err).await;
         }
+        if let Some(left) = resolved.client.paused_for() {
+            info!(kind = K::KIND, object = %super::describe(&self.obj), wait_s = left.as_secs_f64(), "the provider asked every caller to slow down (429 or Retry-After); the attempt starts after the pause");
+            return Ok(Action::requeue(left.max(Duration::from_secs(1))));
+        }
         let target = op.target();
         let verb = if dry_run { "dry run" } else { "revocation" };
         if !self.report(Transition::Attempt { target: &target, verb }).await? {
             return Ok(Action::requeue(AFTER_CONFLICT));
         }
-        let result = self.call(client, &op, dry_run).await;
+        let result = self.call(resolved.client.as_ref(), &op, dry_run).await;
+        let result = self.again_if_credentials_changed(resolved, &op, dry_run, result).await;
         match result {
             Ok(outcome) => {
                 self.report(Transition::Succeeded(&outcome)).await?;
@@ -309,6 +318,35 @@ impl<K: Revocation> Reconciliation<K> {
                 Ok(Action::requeue(WAIT_RECHECK))
             }
             Err(err) => self.fail(err.reason, &err).await,
+        }
+    }
+
+    /// The provider rejected credentials reused from an earlier read of their Secret: read the
+    /// Secret now and, if it changed since (a rotation), call again with the new credentials. The
+    /// rejected call changed nothing at the provider, so this is the same attempt.
+    async fn again_if_credentials_changed(
+        &mut self,
+        used: &ResolvedProvider,
+        op: &Operation,
+        dry_run: bool,
+        result: Result<Outcome, ProviderError>,
+    ) -> Result<Outcome, ProviderError> {
+        let rejected = matches!(&result, Err(e) if matches!(e.reason, Reason::Unauthorized | Reason::Forbidden));
+        if !rejected || !used.reused {
+            return result;
+        }
+        let provider_ref = self.obj.lifecycle().provider_ref.clone();
+        let live = self
+            .ctx
+            .registry
+            .resolve(&provider_ref, &self.namespace, Freshness::Live)
+            .await;
+        match live {
+            Ok(live) if live.secret_version != used.secret_version => {
+                info!(kind = K::KIND, object = %super::describe(&self.obj), "the provider rejected the credentials in use and their Secret has changed; calling again with the new ones");
+                self.call(live.client.as_ref(), op, dry_run).await
+            }
+            _ => result,
         }
     }
 
@@ -399,7 +437,9 @@ impl<K: Revocation> Reconciliation<K> {
         }
     }
 
-    /// Metric, log line and Event of a written status change.
+    /// Metric, log line and Event of a written status change. An attempt has no Event of its own:
+    /// its end does (the outcome, the scheduled retry or the failure, each naming the attempt), so a
+    /// revocation costs one Event per attempt and the status shows a call in progress.
     async fn announce(&self, change: &Transition<'_>) {
         let object = super::describe(&self.obj);
         let (type_, reason, action, note) = match change {
@@ -414,27 +454,24 @@ impl<K: Revocation> Reconciliation<K> {
             }
             Transition::Attempt { target, verb } => {
                 let attempt = self.status.attempts;
-                let most = self.obj.lifecycle().backoff_limit.saturating_add(1);
                 info!(kind = K::KIND, object = %object, attempt, target = %target, "{verb} attempt");
-                let note = format!("{verb} attempt {attempt} of at most {most}: {target}");
-                (EventType::Normal, Reason::Attempting, "Revoke", note)
+                return;
             }
             Transition::Succeeded(outcome) => {
                 self.count(outcome.kind.metric_result());
                 let reason = outcome.kind.reason();
                 info!(kind = K::KIND, object = %object, reason = %reason, "{}", outcome.message);
-                (EventType::Normal, reason, "Revoke", outcome.message.clone())
+                let note = format!("{} ({})", outcome.message, self.attempt_words());
+                (EventType::Normal, reason, "Revoke", note)
             }
             Transition::RetryScheduled { err, delay, .. } => {
                 self.count_retry(err.reason);
                 warn!(kind = K::KIND, object = %object, reason = %err.reason, delay_s = delay.as_secs(), "{}", err.message);
-                let attempt = self.status.attempts;
-                let most = self.obj.lifecycle().backoff_limit.saturating_add(1);
                 let note = format!(
-                    "attempt {attempt} failed: {}; retry in {}s (attempt {} of at most {most})",
+                    "{} failed: {}; retry in {}s",
+                    self.attempt_words(),
                     err.message,
                     delay.as_secs(),
-                    attempt + 1
                 );
                 (EventType::Warning, err.reason, "Revoke", note)
             }
@@ -442,14 +479,27 @@ impl<K: Revocation> Reconciliation<K> {
                 self.count("failed");
                 self.count_failure(*reason);
                 warn!(kind = K::KIND, object = %object, reason = %reason, "{}", err.message);
-                (EventType::Warning, *reason, "Revoke", err.message.clone())
+                let note = if self.called && *reason != Reason::BackoffLimitExceeded {
+                    format!("{} failed: {}", self.attempt_words(), err.message)
+                } else {
+                    err.message.clone()
+                };
+                (EventType::Warning, *reason, "Revoke", note)
             }
         };
-        if matches!(change, Transition::Attempt { .. } | Transition::RetryScheduled { .. }) {
+        if matches!(change, Transition::RetryScheduled { .. }) {
             self.ctx.distinct_event(&self.obj, type_, reason, action, note).await;
         } else {
             self.ctx.event(&self.obj, type_, reason, action, note).await;
         }
+    }
+
+    /// "dry run attempt 2 of at most 7", for the Event that ends an attempt.
+    fn attempt_words(&self) -> String {
+        let life = self.obj.lifecycle();
+        let verb = if life.dry_run { "dry run" } else { "revocation" };
+        let most = life.backoff_limit.saturating_add(1);
+        format!("{verb} attempt {} of at most {most}", self.status.attempts)
     }
 
     fn provider_label(&self) -> String {

@@ -54,6 +54,8 @@ struct FakeProvider {
     earlier: Mutex<Vec<bool>>,
     /// Token values received in `InfisicalRevokeToken` operations.
     tokens: Mutex<Vec<String>>,
+    /// A pause the provider asked for (429/Retry-After).
+    paused: Mutex<Option<Duration>>,
 }
 
 impl FakeProvider {
@@ -65,6 +67,7 @@ impl FakeProvider {
             dry_runs: AtomicUsize::new(0),
             earlier: Mutex::new(vec![]),
             tokens: Mutex::new(vec![]),
+            paused: Mutex::new(None),
         })
     }
 
@@ -116,6 +119,10 @@ impl Provider for FakeProvider {
 
     async fn check_credentials(&self) -> Result<&'static str, ProviderError> {
         Ok("digest")
+    }
+
+    fn paused_for(&self) -> Option<Duration> {
+        *self.paused.lock().unwrap()
     }
 }
 
@@ -471,7 +478,6 @@ async fn happy_path_records_the_attempt_calls_once_and_reports_revoked() {
         assert_eq!(attempt["providerType"], "atlas");
         assert!(attempt["target"].as_str().unwrap().contains(IDP));
         assert!(attempt.get("completionTime").is_none());
-        v.event("Normal", "Attempting").await;
 
         let done = v.put_status().await;
         assert_eq!(seen.revokes(), 1);
@@ -485,7 +491,7 @@ async fn happy_path_records_the_attempt_calls_once_and_reports_revoked() {
             json!({"operation": "revokeJwksFromIdentityProvider", "httpStatus": 202, "requestId": "req-42"})
         );
         let event = v.event("Normal", "Revoked").await;
-        assert_eq!(event["note"], "revoked the JWKS");
+        assert_eq!(event["note"], "revoked the JWKS (revocation attempt 1 of at most 7)");
         v.assert_idle().await;
         v
     })
@@ -505,7 +511,6 @@ async fn a_watched_provider_is_resolved_from_the_cache_without_an_api_request() 
         // The first request is the credentials Secret: no GET of the provider object.
         v.get_secret(atlas_secret()).await;
         assert_eq!(v.put_status().await["phase"], "Running");
-        v.event("Normal", "Attempting").await;
         assert_eq!(v.put_status().await["phase"], "Succeeded");
         v.event("Normal", "Revoked").await;
         v.assert_idle().await;
@@ -525,7 +530,6 @@ async fn a_provider_not_yet_in_the_cache_is_read_from_the_api_server() {
         v.get_provider(provider("atlas", "atlas", "atlas-creds")).await;
         v.get_secret(atlas_secret()).await;
         assert_eq!(v.put_status().await["phase"], "Running");
-        v.event("Normal", "Attempting").await;
         assert_eq!(v.put_status().await["phase"], "Succeeded");
         v.event("Normal", "Revoked").await;
         v
@@ -533,6 +537,128 @@ async fn a_provider_not_yet_in_the_cache_is_read_from_the_api_server() {
     .await;
     assert_eq!(result.expect("reconcile"), Action::await_change());
     assert_eq!(fake.revokes(), 1);
+}
+
+/// A second revocation (another object) reconciled with the same context, whose status writes the
+/// verifier expects from resourceVersion 100 again.
+fn second_revocation(v: &mut Verifier) -> JwksRevocation {
+    v.rv = 100;
+    let mut second = Rev::jwks();
+    second.0["metadata"]["uid"] = json!("rev-uid-2");
+    second.build()
+}
+
+fn unauthorized() -> Result<Outcome, ProviderError> {
+    Err(ProviderError::permanent(Reason::Unauthorized, "Atlas rejected the API key").with_http(401, None, None))
+}
+
+/// One revocation runs to Succeeded, reading the provider's credentials Secret.
+async fn first_revocation_reads_the_secret(ctx: Arc<Context>, v: Verifier) -> Verifier {
+    let (result, v) = reconcile(Rev::jwks().build::<JwksRevocation>(), ctx, async move {
+        let mut v = v;
+        v.get_secret(atlas_secret()).await;
+        v.put_status().await;
+        v.put_status().await;
+        v.event("Normal", "Revoked").await;
+        v
+    })
+    .await;
+    assert_eq!(result.expect("reconcile"), Action::await_change());
+    v
+}
+
+#[tokio::test]
+async fn a_batch_of_revocations_reads_the_credentials_secret_once() {
+    let fake = FakeProvider::atlas(vec![
+        outcome(OutcomeKind::Revoked, "revoked the JWKS"),
+        outcome(OutcomeKind::Revoked, "revoked the JWKS"),
+    ]);
+    let (ctx, v) = setup_watching::<JwksRevocation>(&fake, &[provider("atlas", "atlas", "atlas-creds")]);
+    let mut v = first_revocation_reads_the_secret(ctx.clone(), v).await;
+    let second = second_revocation(&mut v);
+    let (result, _) = reconcile(second, ctx, async move {
+        // No GET of the Secret: the credentials read a moment ago are used.
+        assert_eq!(v.put_status().await["phase"], "Running");
+        assert_eq!(v.put_status().await["phase"], "Succeeded");
+        v.event("Normal", "Revoked").await;
+        v.assert_idle().await;
+        v
+    })
+    .await;
+    assert_eq!(result.expect("reconcile"), Action::await_change());
+    assert_eq!(fake.revokes(), 2);
+}
+
+#[tokio::test]
+async fn reused_credentials_that_are_rejected_are_read_again_and_the_call_uses_the_rotated_ones() {
+    let fake = FakeProvider::atlas(vec![
+        outcome(OutcomeKind::Revoked, "revoked the JWKS"),
+        unauthorized(),
+        outcome(OutcomeKind::Revoked, "revoked the JWKS"),
+    ]);
+    let (ctx, v) = setup_watching::<JwksRevocation>(&fake, &[provider("atlas", "atlas", "atlas-creds")]);
+    let mut v = first_revocation_reads_the_secret(ctx.clone(), v).await;
+    let second = second_revocation(&mut v);
+    let (result, _) = reconcile(second, ctx, async move {
+        let attempt = v.put_status().await;
+        // The reused key is rejected: the Secret is read now, and it was rotated meanwhile.
+        let mut rotated = atlas_secret();
+        rotated["metadata"]["resourceVersion"] = json!("4");
+        v.get_secret(rotated).await;
+        let done = v.put_status().await;
+        assert_eq!(
+            (attempt["attempts"].as_i64(), done["attempts"].as_i64()),
+            (Some(1), Some(1))
+        );
+        assert_condition(&done, "Succeeded", "True", "Revoked");
+        v.event("Normal", "Revoked").await;
+        v.assert_idle().await;
+        v
+    })
+    .await;
+    assert_eq!(result.expect("reconcile"), Action::await_change());
+    assert_eq!(
+        fake.revokes(),
+        3,
+        "the rejected call is made again with the new credentials"
+    );
+}
+
+#[tokio::test]
+async fn reused_credentials_that_are_rejected_and_unchanged_fail_after_one_call() {
+    let fake = FakeProvider::atlas(vec![outcome(OutcomeKind::Revoked, "revoked the JWKS"), unauthorized()]);
+    let (ctx, v) = setup_watching::<JwksRevocation>(&fake, &[provider("atlas", "atlas", "atlas-creds")]);
+    let mut v = first_revocation_reads_the_secret(ctx.clone(), v).await;
+    let second = second_revocation(&mut v);
+    let (result, _) = reconcile(second, ctx, async move {
+        v.put_status().await;
+        v.get_secret(atlas_secret()).await;
+        let done = v.put_status().await;
+        assert_condition(&done, "Failed", "True", "Unauthorized");
+        v.event("Warning", "Unauthorized").await;
+        v.assert_idle().await;
+        v
+    })
+    .await;
+    assert_eq!(result.expect("reconcile"), Action::await_change());
+    assert_eq!(fake.revokes(), 2, "the same credentials are not tried twice");
+}
+
+#[tokio::test]
+async fn a_provider_that_asked_to_slow_down_gets_no_attempt_until_the_pause_is_over() {
+    let fake = FakeProvider::atlas(vec![]);
+    *fake.paused.lock().unwrap() = Some(Duration::from_secs(7));
+    let (ctx, v) = setup_watching::<JwksRevocation>(&fake, &[provider("atlas", "atlas", "atlas-creds")]);
+    let (result, _) = reconcile(Rev::jwks().build::<JwksRevocation>(), ctx, async move {
+        let mut v = v;
+        v.get_secret(atlas_secret()).await;
+        // No attempt written, no Event: the revocation looks again when the pause ends.
+        v.assert_idle().await;
+        v
+    })
+    .await;
+    assert_eq!(result.expect("reconcile"), Action::requeue(Duration::from_secs(7)));
+    assert_eq!(fake.revokes(), 0);
 }
 
 #[tokio::test]
@@ -544,7 +670,6 @@ async fn a_cache_that_has_not_seen_our_own_write_waits_instead_of_planning_again
         v.get_provider(provider("atlas", "atlas", "atlas-creds")).await;
         v.get_secret(atlas_secret()).await;
         v.put_status().await;
-        v.event("Normal", "Attempting").await;
         v.put_status().await;
         v.event("Normal", "Revoked").await;
         v
@@ -711,7 +836,6 @@ async fn a_transient_error_with_retries_left_schedules_a_retry() {
         v.get_provider(provider("atlas", "atlas", "atlas-creds")).await;
         v.get_secret(atlas_secret()).await;
         v.put_status().await;
-        v.event("Normal", "Attempting").await;
         let status = v.put_status().await;
         assert_eq!(status["phase"], "Running");
         assert_eq!(status["attempts"], 1);
@@ -726,7 +850,9 @@ async fn a_transient_error_with_retries_left_schedules_a_retry() {
             "the first retry is due in 2-4s: {due}"
         );
         let event = v.event("Warning", "ProviderUnavailable").await;
-        assert!(event["note"].as_str().unwrap().contains("retry in"));
+        let note = event["note"].as_str().unwrap();
+        assert!(note.starts_with("revocation attempt 1 of at most 4 failed: "), "{note}");
+        assert!(note.contains("; retry in"), "{note}");
         v.assert_idle().await;
         v
     })
@@ -770,7 +896,6 @@ async fn a_transient_error_on_the_last_retry_fails_with_backoff_limit_exceeded()
         let attempt = v.put_status().await;
         assert_eq!(attempt["attempts"], 2);
         assert!(attempt.get("nextRetryTime").is_none());
-        v.event("Normal", "Attempting").await;
         let status = v.put_status().await;
         assert_eq!(status["phase"], "Failed");
         assert_eq!(status["attempts"], 2);
@@ -822,7 +947,6 @@ async fn a_permanent_error_fails_at_once_with_the_specific_reason() {
         v.get_provider(provider("atlas", "atlas", "atlas-creds")).await;
         v.get_secret(atlas_secret()).await;
         v.put_status().await;
-        v.event("Normal", "Attempting").await;
         let status = v.put_status().await;
         assert_eq!(status["phase"], "Failed");
         assert_eq!(status["attempts"], 1);
@@ -839,7 +963,9 @@ async fn a_permanent_error_fails_at_once_with_the_specific_reason() {
             })
         );
         let event = v.event("Warning", "Forbidden").await;
-        assert!(event["note"].as_str().unwrap().contains("Organization Owner"));
+        let note = event["note"].as_str().unwrap();
+        assert!(note.starts_with("revocation attempt 1 of at most 7 failed: "), "{note}");
+        assert!(note.contains("Organization Owner"), "{note}");
         v.assert_idle().await;
         v
     })
@@ -885,15 +1011,14 @@ async fn a_dry_run_calls_dry_run_and_never_revoke() {
         v.get_secret(atlas_secret()).await;
         let attempt = v.put_status().await;
         assert_eq!(attempt["phase"], "Running");
-        let event = v.event("Normal", "Attempting").await;
-        assert!(event["note"].as_str().unwrap().starts_with("dry run"));
         let status = v.put_status().await;
         assert_eq!(status["phase"], "Succeeded");
         // A dry run never satisfies `kubectl wait --for=condition=Succeeded`.
         assert_condition(&status, "Succeeded", "Unknown", "DryRunSucceeded");
         assert_condition(&status, "DryRun", "True", "DryRunSucceeded");
         assert_condition(&status, "Ready", "True", "DryRunSucceeded");
-        v.event("Normal", "DryRunSucceeded").await;
+        let event = v.event("Normal", "DryRunSucceeded").await;
+        assert_eq!(event["note"], "would revoke the JWKS (dry run attempt 1 of at most 7)");
         v.assert_idle().await;
         v
     })
@@ -950,7 +1075,6 @@ async fn an_attempt_after_an_unrecorded_result_tells_the_provider_it_may_be_a_re
             attempt["startTime"], "2026-01-01T00:00:00Z",
             "start time stays the first attempt's"
         );
-        v.event("Normal", "Attempting").await;
         let status = v.put_status().await;
         assert_eq!(status["phase"], "Succeeded");
         assert_condition(&status, "Succeeded", "True", "AlreadyRevoked");
@@ -997,7 +1121,6 @@ async fn a_token_read_from_a_secret_reaches_the_provider_but_never_status_or_eve
             json!(pinned),
             "the attempt pins the value it revokes"
         );
-        v.event("Normal", "Attempting").await;
         let status = v.put_status().await;
         assert_condition(&status, "Succeeded", "True", "Revoked");
         v.event("Normal", "Revoked").await;
@@ -1020,7 +1143,6 @@ async fn credentials_never_leak_into_status_or_events_on_failure() {
         v.get_provider(provider("atlas", "atlas", "atlas-creds")).await;
         v.get_secret(atlas_secret()).await;
         v.put_status().await;
-        v.event("Normal", "Attempting").await;
         let status = v.put_status().await;
         assert_condition(&status, "Failed", "True", "Unauthorized");
         v.event("Warning", "Unauthorized").await;
@@ -1029,7 +1151,7 @@ async fn credentials_never_leak_into_status_or_events_on_failure() {
     })
     .await;
     assert_eq!(result.expect("reconcile"), Action::await_change());
-    assert_eq!(v.bodies.len(), 6);
+    assert_eq!(v.bodies.len(), 5);
     v.assert_no_secret_leaked();
 }
 

@@ -1,7 +1,7 @@
 //! HTTP plumbing shared by the provider clients: TLS, egress check, rate limit, timing.
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
@@ -11,7 +11,14 @@ use url::Url;
 use crate::api::ProviderType;
 use crate::egress::AllowList;
 use crate::providers::{ProviderError, Reason};
-use crate::telemetry::{METRICS, RequestLabels};
+use crate::telemetry::{METRICS, ProviderLabels, RequestLabels};
+
+/// How long a provider is left alone after a 429 that names no `Retry-After`.
+const PAUSE_WITHOUT_RETRY_AFTER: Duration = Duration::from_secs(2);
+
+/// The longest pause a provider's `Retry-After` can impose on the other revocations (the one that
+/// got the answer still honours the whole `Retry-After` through its retry time).
+const MAX_PAUSE: Duration = Duration::from_secs(300);
 
 /// Settings common to every provider client.
 #[derive(Clone, Debug)]
@@ -22,6 +29,8 @@ pub struct HttpSettings {
     pub timeout: Duration,
     /// Client-side rate limit per provider object, in requests per second.
     pub requests_per_second: NonZeroU32,
+    /// Requests to one provider object under way at once.
+    pub max_in_flight: NonZeroU32,
 }
 
 impl Default for HttpSettings {
@@ -30,17 +39,22 @@ impl Default for HttpSettings {
             allow_list: Arc::new(super::default_allow_list()),
             timeout: Duration::from_secs(30),
             requests_per_second: NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN),
+            max_in_flight: NonZeroU32::new(8).unwrap_or(NonZeroU32::MIN),
         }
     }
 }
 
-/// An HTTP client bound to one provider's base URL.
+/// An HTTP client bound to one provider's base URL. Every revocation of the provider object
+/// shares it, so its limits are the provider's: a rate limit, a cap on requests under way, and a
+/// pause when the provider answers 429 (or 503 with `Retry-After`) that holds back every request.
 pub struct ProviderHttp {
     client: Client,
     base: Url,
     provider: ProviderType,
     allow_list: Arc<AllowList>,
     limiter: DefaultDirectRateLimiter,
+    in_flight: tokio::sync::Semaphore,
+    paused_until: Mutex<Option<Instant>>,
 }
 
 impl std::fmt::Debug for ProviderHttp {
@@ -77,7 +91,47 @@ impl ProviderHttp {
             provider,
             allow_list: settings.allow_list.clone(),
             limiter: RateLimiter::direct(Quota::per_second(settings.requests_per_second)),
+            in_flight: tokio::sync::Semaphore::new(settings.max_in_flight.get() as usize),
+            paused_until: Mutex::new(None),
         })
+    }
+
+    /// Time left in a pause the provider asked for; `None` when requests may go.
+    pub fn paused_for(&self) -> Option<Duration> {
+        let until = (*self.pause_lock())?;
+        until
+            .checked_duration_since(Instant::now())
+            .filter(|left| !left.is_zero())
+    }
+
+    /// After a 429 (or a 503 with `Retry-After`), hold back every request until the provider's
+    /// `Retry-After` (at most `MAX_PAUSE`) has passed.
+    fn note_slow_down(&self, response: &Response) {
+        let status = response.status().as_u16();
+        let retry_after = retry_after_header(response.headers());
+        let pause = match (status, retry_after) {
+            (429, wait) => wait.unwrap_or(PAUSE_WITHOUT_RETRY_AFTER),
+            (503, Some(wait)) => wait,
+            _ => return,
+        };
+        let until = Instant::now() + pause.min(MAX_PAUSE);
+        let mut paused = self.pause_lock();
+        if paused.is_none_or(|current| current < until) {
+            *paused = Some(until);
+        }
+        drop(paused);
+        METRICS
+            .provider_pauses
+            .get_or_create(&ProviderLabels {
+                provider: self.provider.to_string(),
+            })
+            .inc();
+    }
+
+    fn pause_lock(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.paused_until
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The underlying client, to build requests.
@@ -114,9 +168,17 @@ impl ProviderHttp {
         {
             self.allow_list.check(&url)?;
         }
+        // The semaphore is never closed, so acquiring only waits.
+        let _slot = self.in_flight.acquire().await.ok();
+        while let Some(left) = self.paused_for() {
+            tokio::time::sleep(left).await;
+        }
         self.limiter.until_ready().await;
         let started = Instant::now();
         let result = send(request).await;
+        if let Ok(response) = &result {
+            self.note_slow_down(response);
+        }
         let status = match &result {
             Ok(resp) => resp.status().as_u16().to_string(),
             Err(_) => "error".to_string(),
@@ -236,5 +298,43 @@ mod tests {
         );
         headers.insert(reqwest::header::RETRY_AFTER, "soon".parse().unwrap());
         assert_eq!(retry_after_header(&headers), None);
+    }
+
+    async fn answered(status: u16, retry_after: Option<&str>) -> ProviderHttp {
+        use wiremock::{Mock, MockServer, ResponseTemplate, matchers::any};
+        let server = MockServer::start().await;
+        let mut answer = ResponseTemplate::new(status);
+        if let Some(value) = retry_after {
+            answer = answer.insert_header("retry-after", value);
+        }
+        Mock::given(any()).respond_with(answer).mount(&server).await;
+        let settings = crate::providers::test_support::settings();
+        let http = ProviderHttp::new(ProviderType::Onezone, &server.uri(), None, &settings).unwrap();
+        assert_eq!(http.paused_for(), None, "no pause before any answer");
+        let request = http.client().get(http.url(&["x"]));
+        http.send("op", request).await.unwrap();
+        http
+    }
+
+    #[tokio::test]
+    async fn a_429_pauses_every_request_of_the_provider_for_its_retry_after() {
+        let http = answered(429, Some("30")).await;
+        let left = http.paused_for().expect("paused");
+        assert!(
+            left > Duration::from_secs(25) && left <= Duration::from_secs(30),
+            "{left:?}"
+        );
+        let without = answered(429, None).await.paused_for().expect("paused");
+        assert!(without <= PAUSE_WITHOUT_RETRY_AFTER, "{without:?}");
+        let capped = answered(429, Some("86400")).await.paused_for().expect("paused");
+        assert!(capped <= MAX_PAUSE, "{capped:?}");
+    }
+
+    #[tokio::test]
+    async fn a_503_pauses_only_with_retry_after_and_other_answers_never() {
+        assert!(answered(503, Some("10")).await.paused_for().is_some());
+        assert_eq!(answered(503, None).await.paused_for(), None);
+        assert_eq!(answered(200, Some("10")).await.paused_for(), None);
+        assert_eq!(answered(500, None).await.paused_for(), None);
     }
 }

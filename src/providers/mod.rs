@@ -284,6 +284,12 @@ pub trait Provider: Send + Sync {
     /// Live credential check for the provider's `Ready` condition (e.g. a login). Returns how the
     /// credentials authenticate (`digest`, `serviceAccount`, `universalAuth`, `accessToken`, `token`).
     async fn check_credentials(&self) -> Result<&'static str, ProviderError>;
+
+    /// Time left in a pause the provider asked for (a 429 or `Retry-After` seen by any request of
+    /// this client); a revocation starts no attempt before it ends.
+    fn paused_for(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 #[cfg(test)]

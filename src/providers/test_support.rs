@@ -14,6 +14,7 @@ pub fn settings() -> HttpSettings {
         allow_list: Arc::new(AllowList::parse(["http://127.0.0.1"]).unwrap()),
         timeout: Duration::from_secs(10),
         requests_per_second: NonZeroU32::new(10_000).unwrap(),
+        max_in_flight: NonZeroU32::new(64).unwrap(),
     }
 }
 

@@ -2,7 +2,9 @@
 //!
 //! - API key: HTTP Digest (user = public key, password = private key) through `diqwest`, run inside
 //!   [`ProviderHttp::execute`](crate::providers::http::ProviderHttp::execute) so the egress check,
-//!   rate limit and metrics apply.
+//!   rate limit and metrics apply. One `DigestAuthSession` per client keeps the server's nonce:
+//!   after the first challenge a call is one request (the nonce count goes up each time), and a
+//!   nonce the server no longer takes costs one more challenge.
 //! - Service account: OAuth2 client credentials at `POST {base}/api/oauth/token`. The bearer token
 //!   is kept in the shared [`TokenCache`](crate::providers::token_cache::TokenCache), and a 401 on
 //!   a cached token drops it and retries once with a fresh one. The exchange is written here
@@ -14,7 +16,7 @@
 
 use std::time::Duration;
 
-use diqwest::WithDigestAuth;
+use diqwest::{DigestAuthSession, WithDigestAuth};
 use reqwest::header::ACCEPT;
 use reqwest::{RequestBuilder, Response};
 use secrecy::{ExposeSecret, SecretString};
@@ -38,14 +40,13 @@ struct TokenResponse {
 }
 
 impl AtlasClient {
-    /// HTTP Digest through `diqwest`: the first request draws the 401 challenge, the second
-    /// carries the answer.
+    /// HTTP Digest through `diqwest`: with the session's nonce from an earlier challenge, one
+    /// request; without one (or when the server refuses it), a challenge first.
     pub(super) async fn send_digest(
         &self,
         op: &'static str,
         request: RequestBuilder,
-        user: &str,
-        password: &SecretString,
+        session: &DigestAuthSession,
     ) -> Result<Response, ProviderError> {
         // Set when diqwest fails for a reason other than the transport (e.g. a challenge it cannot
         // parse): that is not worth retrying, unlike a network error.
@@ -54,7 +55,7 @@ impl AtlasClient {
         let result = self
             .http
             .execute(op, request, move |r| async move {
-                match r.send_digest_auth((user, password.expose_secret())).await {
+                match r.send_digest_auth(session).await {
                     Ok(response) => Ok(response),
                     Err(diqwest::error::Error::Reqwest(e)) => Err(describe(e)),
                     Err(other) => {

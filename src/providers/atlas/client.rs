@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use diqwest::DigestAuthSession;
 use reqwest::Method;
 use reqwest::header::ACCEPT;
 use secrecy::{ExposeSecret, SecretString};
@@ -36,6 +37,9 @@ pub struct AtlasClient {
     pub(super) versions: BTreeMap<String, String>,
     /// The service account's bearer token.
     pub(super) token: TokenCache,
+    /// An API key's digest session: the server's last nonce and the nonce count, so that a batch
+    /// of calls answers one challenge instead of drawing one per call.
+    pub(super) digest: Option<DigestAuthSession>,
     /// Knows the credentials and every token obtained with them.
     pub(super) redactor: Redactor,
 }
@@ -73,9 +77,17 @@ impl AtlasClient {
         let versions = resolve_versions(&config.api_versions)?;
         let http = ProviderHttp::new(ProviderType::Atlas, base, ca_bundle, settings)?;
         let redactor = credential_redactor(&creds);
+        let digest = match &creds {
+            AtlasCredentials::ApiKey {
+                public_key,
+                private_key,
+            } => Some(DigestAuthSession::new(public_key.as_str(), private_key.expose_secret())),
+            AtlasCredentials::ServiceAccount { .. } => None,
+        };
         Ok(AtlasClient {
             http,
             creds,
+            digest,
             secret_name: config.credentials_secret_ref.name.clone(),
             versions,
             token: TokenCache::new(redactor.clone()),
@@ -109,12 +121,9 @@ impl AtlasClient {
                 request.query(query)
             }
         };
-        let response = match &self.creds {
-            AtlasCredentials::ApiKey {
-                public_key,
-                private_key,
-            } => self.send_digest(op, build(), public_key, private_key).await?,
-            AtlasCredentials::ServiceAccount { .. } => {
+        let response = match &self.digest {
+            Some(session) => self.send_digest(op, build(), session).await?,
+            None => {
                 let bearer = self.bearer_token().await?;
                 let response = self
                     .http

@@ -100,4 +100,8 @@ impl Provider for AtlasClient {
     async fn check_credentials(&self) -> Result<&'static str, ProviderError> {
         self.check().await
     }
+
+    fn paused_for(&self) -> Option<std::time::Duration> {
+        self.http.paused_for()
+    }
 }

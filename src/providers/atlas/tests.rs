@@ -263,6 +263,93 @@ async fn digest_flow_answers_the_challenge_with_a_valid_md5_response() {
     assert!(requests[1].body.is_empty());
 }
 
+fn nonce_is(nonce: &'static str) -> impl Fn(&Request) -> bool {
+    move |request: &Request| {
+        request
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| digest_fields(v).get("nonce").map(String::as_str) == Some(nonce))
+    }
+}
+
+const NONCE_1: &str = "OWYxZmVjZWItMzFhZS00NGQ3";
+const NONCE_2: &str = "bmV3LW5vbmNlLWFmdGVyLXN0YWxl";
+
+fn challenge_with(nonce: &str, stale: bool) -> ResponseTemplate {
+    atlas_error(401, "UNAUTHORIZED", "You are not authorized for this resource.").insert_header(
+        "www-authenticate",
+        format!(
+            r#"Digest realm="MMS Public API", domain="", nonce="{nonce}", algorithm=MD5, qop="auth", stale={stale}"#
+        )
+        .as_str(),
+    )
+}
+
+#[tokio::test]
+async fn a_batch_of_digest_calls_answers_one_challenge_with_rising_nonce_counts() {
+    let server = MockServer::start().await;
+    Mock::given(no_authorization)
+        .respond_with(challenge_with(NONCE_1, false))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(nonce_is(NONCE_1))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(3)
+        .mount(&server)
+        .await;
+    let client = client(&server, api_key());
+    for _ in 0..3 {
+        let outcome = client.revoke(&jwks_op(), AttemptContext::default()).await.unwrap();
+        assert_eq!(outcome.kind, OutcomeKind::Revoked);
+    }
+    let requests = server.received_requests().await.unwrap();
+    assert_eq!(requests.len(), 4, "one challenge, then one request per call");
+    let counts: Vec<String> = requests[1..]
+        .iter()
+        .map(|r| digest_fields(r.headers["authorization"].to_str().unwrap())["nc"].clone())
+        .collect();
+    assert_eq!(counts, ["00000001", "00000002", "00000003"]);
+}
+
+#[tokio::test]
+async fn a_nonce_the_server_no_longer_takes_costs_one_more_challenge_and_the_new_one_is_kept() {
+    let server = MockServer::start().await;
+    Mock::given(no_authorization)
+        .respond_with(challenge_with(NONCE_1, false))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(no_authorization)
+        .respond_with(challenge_with(NONCE_2, false))
+        .mount(&server)
+        .await;
+    Mock::given(nonce_is(NONCE_1))
+        .respond_with(ResponseTemplate::new(204))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(nonce_is(NONCE_1))
+        .respond_with(challenge_with(NONCE_2, true))
+        .mount(&server)
+        .await;
+    Mock::given(nonce_is(NONCE_2))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let client = client(&server, api_key());
+    for _ in 0..3 {
+        let outcome = client.revoke(&jwks_op(), AttemptContext::default()).await.unwrap();
+        assert_eq!(outcome.kind, OutcomeKind::Revoked);
+    }
+    // 2 (challenge, answer) + 3 (refused nonce, challenge, answer) + 1 (the new nonce kept).
+    assert_eq!(server.received_requests().await.unwrap().len(), 6);
+}
+
 #[tokio::test]
 async fn digest_with_a_wrong_private_key_is_unauthorized_and_names_the_secret() {
     let server = MockServer::start().await;

@@ -56,4 +56,8 @@ impl Provider for OnezoneClient {
             .await
             .map(|_| "token")
     }
+
+    fn paused_for(&self) -> Option<std::time::Duration> {
+        self.http.paused_for()
+    }
 }
