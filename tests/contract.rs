@@ -410,7 +410,11 @@ async fn atlas_default_versions_are_the_documented_ones() {
     let _ = revoke(&client, &jwks(IDP)).await;
     let _ = revoke(&client, &x509()).await;
     let exchanges = rig.harness.take();
-    assert_eq!(exchanges.len(), 6, "five calls and one challenge (the nonce is kept): {exchanges:#?}");
+    assert_eq!(
+        exchanges.len(),
+        6,
+        "five calls and one challenge (the nonce is kept): {exchanges:#?}"
+    );
     assert_valid(&exchanges, &[]);
 }
 

@@ -124,8 +124,8 @@ impl Context {
         publish(&self.recorder, obj, type_, reason, action, note).await;
     }
 
-    /// Publish an Event that never folds into an earlier one: each attempt and each scheduled
-    /// retry is its own Event, so its note (which attempt) stays visible.
+    /// Publish an Event that never folds into an earlier one: the end of each attempt is its own
+    /// Event, so its note (which attempt) stays visible, and nothing of it stays in memory.
     pub async fn distinct_event<K>(&self, obj: &K, type_: EventType, reason: Reason, action: &str, note: String)
     where
         K: Resource<DynamicType = ()>,

@@ -487,10 +487,12 @@ impl<K: Revocation> Reconciliation<K> {
                 (EventType::Warning, *reason, "Revoke", note)
             }
         };
-        if matches!(change, Transition::RetryScheduled { .. }) {
-            self.ctx.distinct_event(&self.obj, type_, reason, action, note).await;
-        } else {
+        // Only a wait repeats (the same reason every recheck) and folds into one Event; the end of
+        // an attempt happens once, so it is not kept in the recorder's folding cache either.
+        if matches!(change, Transition::Waiting { .. }) {
             self.ctx.event(&self.obj, type_, reason, action, note).await;
+        } else {
+            self.ctx.distinct_event(&self.obj, type_, reason, action, note).await;
         }
     }
 

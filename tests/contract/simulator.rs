@@ -157,7 +157,11 @@ async fn simulator_atlas_answers_match_the_official_contract() {
     run_every_atlas_call(&client).await;
     let exchanges = harness.take();
     assert_valid(&exchanges, &[]);
-    assert_eq!(exchanges.len(), 6, "five calls and one challenge (the nonce is kept): {exchanges:#?}");
+    assert_eq!(
+        exchanges.len(),
+        6,
+        "five calls and one challenge (the nonce is kept): {exchanges:#?}"
+    );
 
     // Its error answers: 404, a 500 then the retry, a 429 with Retry-After, a hostile echo.
     let err = expect_error(revoke(&client, &jwks(UNKNOWN_IDP)).await, Reason::TargetNotFound, "404");
