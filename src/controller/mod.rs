@@ -20,7 +20,7 @@ use kube::{Resource, ResourceExt};
 
 pub use registry::ProviderRegistry;
 
-use crate::api::Reason;
+use crate::api::{Reason, RevocationStatus};
 
 /// Errors that end a reconcile early (the object is requeued with a delay).
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +57,41 @@ pub struct Context {
     pub registry: ProviderRegistry,
     /// Versions of revocations this process has itself replaced with a status write.
     pub superseded: Superseded,
+    /// Results of provider calls whose status write has not landed yet.
+    pub unwritten: UnwrittenResults,
+}
+
+/// Results of provider calls that could not be written (the API server was unreachable, or kept
+/// refusing the write), per object uid with the attempt they belong to. The next reconcile of the
+/// object writes the remembered result instead of calling the provider again, so an API-server
+/// outage after the provider answered costs no second call while this process lives.
+#[derive(Default)]
+pub struct UnwrittenResults {
+    results: std::sync::Mutex<std::collections::HashMap<String, (i32, RevocationStatus)>>,
+}
+
+/// Unwritten results kept at most (one per object; more means the API server is gone for long).
+const UNWRITTEN_MAX: usize = 100_000;
+
+impl UnwrittenResults {
+    /// The result `status` of attempt `attempt` of object `uid` is not written yet.
+    pub fn remember(&self, uid: &str, attempt: i32, status: RevocationStatus) {
+        let mut results = self.lock();
+        if results.len() < UNWRITTEN_MAX || results.contains_key(uid) {
+            results.insert(uid.to_string(), (attempt, status));
+        }
+    }
+
+    /// The unwritten result of `uid`, if it belongs to the attempt its status now shows; anything
+    /// else remembered for it is dropped (someone recorded a later attempt or a result).
+    pub fn take(&self, uid: &str, current: &RevocationStatus) -> Option<RevocationStatus> {
+        let (attempt, status) = self.lock().remove(uid)?;
+        (attempt == current.attempts && !current.phase.is_finished()).then_some(status)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, (i32, RevocationStatus)>> {
+        self.results.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 /// The resourceVersions a status write of ours replaced, per object uid. A reconcile that starts
@@ -111,6 +146,7 @@ impl Context {
             client,
             registry,
             superseded: Superseded::default(),
+            unwritten: UnwrittenResults::default(),
         })
     }
 

@@ -116,6 +116,13 @@ impl<K: Revocation> Reconciliation<K> {
         if self.status.phase.is_finished() {
             return self.expire_if_due().await;
         }
+        if let Some(result) = self
+            .ctx
+            .unwritten
+            .take(&self.obj.uid().unwrap_or_default(), &self.status)
+        {
+            return self.write_remembered(result).await;
+        }
         if let Err(invalid) = self.obj.validate_ids() {
             let err = ProviderError::permanent(Reason::InvalidSpec, format!("{invalid}; no request was sent"));
             return self.fail(err.reason, &err).await;
@@ -391,7 +398,18 @@ impl<K: Revocation> Reconciliation<K> {
             return Ok(true);
         }
         let written = if self.called {
-            self.write_result(next).await?
+            match self.write_result(next.clone()).await {
+                Ok(written) => written,
+                Err(e) => {
+                    // The provider answered: say so now, and write the result on the next reconcile
+                    // instead of calling again.
+                    let uid = self.obj.uid().unwrap_or_default();
+                    self.ctx.unwritten.remember(&uid, self.status.attempts, next);
+                    warn!(kind = K::KIND, object = %super::describe(&self.obj), error = %e, "the provider answered but the result could not be written; it is written on the next reconcile, without calling the provider again");
+                    self.announce(&change).await;
+                    return Err(e);
+                }
+            }
         } else {
             self.write(next).await?
         };
@@ -577,6 +595,24 @@ impl<K: Revocation> Reconciliation<K> {
             self.obj = fresh;
         }
         Ok(false)
+    }
+
+    /// Write the result of a provider call that an earlier reconcile could not write.
+    async fn write_remembered(&mut self, result: RevocationStatus) -> Result<Action, Error> {
+        self.called = true;
+        let finished = result.phase.is_finished();
+        match self.write_result(result.clone()).await {
+            Ok(true) if finished => Ok(self.after_finish()),
+            Ok(true) => Ok(self
+                .retry_not_yet_due()
+                .map_or(Action::requeue(AFTER_CONFLICT), Action::requeue)),
+            Ok(false) => Ok(Action::requeue(AFTER_CONFLICT)),
+            Err(e) => {
+                let uid = self.obj.uid().unwrap_or_default();
+                self.ctx.unwritten.remember(&uid, self.status.attempts, result);
+                Err(e)
+            }
+        }
     }
 
     /// What to do after finishing: wait for the TTL, or for nothing.

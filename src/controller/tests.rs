@@ -662,6 +662,38 @@ async fn a_provider_that_asked_to_slow_down_gets_no_attempt_until_the_pause_is_o
 }
 
 #[tokio::test]
+async fn a_result_the_api_server_did_not_take_is_written_later_without_a_second_call() {
+    let fake = FakeProvider::atlas(vec![outcome(OutcomeKind::Revoked, "revoked the JWKS")]);
+    let (ctx, v) = setup_watching::<JwksRevocation>(&fake, &[provider("atlas", "atlas", "atlas-creds")]);
+    let (result, mut v) = reconcile(Rev::jwks().build::<JwksRevocation>(), ctx.clone(), async move {
+        let mut v = v;
+        v.get_secret(atlas_secret()).await;
+        v.put_status().await;
+        // The API server fails the result write (it is restarting).
+        v.expect(Method::PUT, &v.status_path.clone()).await;
+        v.fail(503, "ServiceUnavailable");
+        v.event("Normal", "Revoked").await;
+        v
+    })
+    .await;
+    assert!(result.is_err(), "the reconcile reports the failed write");
+    assert_eq!(fake.revokes(), 1);
+    // The next reconcile starts from the attempt (the cache's version after our attempt write).
+    let mut running = Rev::jwks().status(running(1, None));
+    running.0["metadata"]["resourceVersion"] = json!(v.rv.to_string());
+    let (result, _) = reconcile(running.build::<JwksRevocation>(), ctx, async move {
+        let done = v.put_status().await;
+        assert_condition(&done, "Succeeded", "True", "Revoked");
+        assert_eq!(done["attempts"], 1, "the same attempt");
+        v.assert_idle().await;
+        v
+    })
+    .await;
+    assert_eq!(result.expect("reconcile"), Action::await_change());
+    assert_eq!(fake.revokes(), 1, "the provider is not called again");
+}
+
+#[tokio::test]
 async fn a_cache_that_has_not_seen_our_own_write_waits_instead_of_planning_again() {
     let fake = FakeProvider::atlas(vec![outcome(OutcomeKind::Revoked, "revoked the JWKS")]);
     let (ctx, mut v) = setup::<JwksRevocation>(&fake);
