@@ -4,6 +4,8 @@
 #   hack/control-plane.sh up     [DIR]   start (or reuse) it; prints `export KUBECONFIG=DIR/admin.kubeconfig`
 #   hack/control-plane.sh down   [DIR]   stop it (apiserver first, then etcd) and remove DIR
 #   hack/control-plane.sh status [DIR]   report; exit 0 only when up and ready
+#   hack/control-plane.sh restart-apiserver [DIR]   stop kube-apiserver, wait REVOKER_CP_DOWN_SECONDS
+#                                        (2), start it again (same port, same etcd data)
 #
 # DIR defaults to ${REVOKER_CP_DIR:-/tmp/revoker-cp}. See hack/README.md.
 # Everything except the final export line goes to stderr, so
@@ -20,7 +22,7 @@ die() { log "error: $*"; exit 1; }
 
 usage() {
   cat >&2 <<EOF
-usage: $0 up|down|status [DIR]
+usage: $0 up|down|status|restart-apiserver [DIR]
   DIR defaults to \${REVOKER_CP_DIR:-/tmp/revoker-cp}
 env: REVOKER_CP_DIR, REVOKER_BIN_CACHE, REVOKER_CP_READY_TIMEOUT (60), REVOKER_CP_STOP_TIMEOUT (20)
 EOF
@@ -235,6 +237,40 @@ start() {
   echo "$pid" >"$D/$name.pid"
 }
 
+# start_apiserver: kube-apiserver on the ports of $D/ports.env, against its etcd; waits until ready.
+start_apiserver() {
+  local EP AP i ok=0
+  EP=$(sed -n 's/^ETCD_PORT=//p' "$D/ports.env")
+  AP=$(sed -n 's/^APISERVER_PORT=//p' "$D/ports.env")
+  log "starting kube-apiserver on 127.0.0.1:$AP"
+  start kube-apiserver \
+    --etcd-servers="http://127.0.0.1:$EP" \
+    --bind-address=127.0.0.1 --secure-port="$AP" \
+    --advertise-address=127.0.0.1 \
+    --endpoint-reconciler-type=none \
+    --cert-dir="$D/cert" \
+    --tls-cert-file="$D/pki/apiserver.crt" --tls-private-key-file="$D/pki/apiserver.key" \
+    --client-ca-file="$D/pki/ca.crt" \
+    --authorization-mode=RBAC \
+    --service-account-issuer="https://127.0.0.1:$AP" \
+    --service-account-key-file="$D/pki/sa.pub" \
+    --service-account-signing-key-file="$D/pki/sa.key" \
+    --service-cluster-ip-range=10.0.0.0/24 \
+    --allow-privileged=true \
+    --disable-admission-plugins=ServiceAccount \
+    --profiling=false
+  for ((i = 0; i < READY_TIMEOUT * 5; i++)); do
+    pid_of kube-apiserver >/dev/null || fail_up "kube-apiserver exited"
+    pid_of etcd >/dev/null || fail_up "etcd exited"
+    if readyz; then
+      ok=1
+      break
+    fi
+    sleep 0.2
+  done
+  ((ok)) || fail_up "kube-apiserver not ready after ${READY_TIMEOUT}s"
+}
+
 # --- subcommands -----------------------------------------------------------
 
 cmd_up() {
@@ -293,39 +329,22 @@ cmd_up() {
   ((ok)) || fail_up "etcd not healthy after ${READY_TIMEOUT}s"
   t_etcd=$EPOCHREALTIME
 
-  log "starting kube-apiserver on 127.0.0.1:$AP"
-  start kube-apiserver \
-    --etcd-servers="http://127.0.0.1:$EP" \
-    --bind-address=127.0.0.1 --secure-port="$AP" \
-    --advertise-address=127.0.0.1 \
-    --endpoint-reconciler-type=none \
-    --cert-dir="$D/cert" \
-    --tls-cert-file="$D/pki/apiserver.crt" --tls-private-key-file="$D/pki/apiserver.key" \
-    --client-ca-file="$D/pki/ca.crt" \
-    --authorization-mode=RBAC \
-    --service-account-issuer="https://127.0.0.1:$AP" \
-    --service-account-key-file="$D/pki/sa.pub" \
-    --service-account-signing-key-file="$D/pki/sa.key" \
-    --service-cluster-ip-range=10.0.0.0/24 \
-    --allow-privileged=true \
-    --disable-admission-plugins=ServiceAccount \
-    --profiling=false
-
-  ok=0
-  for ((i = 0; i < READY_TIMEOUT * 5; i++)); do
-    pid_of kube-apiserver >/dev/null || fail_up "kube-apiserver exited"
-    pid_of etcd >/dev/null || fail_up "etcd exited"
-    if readyz; then
-      ok=1
-      break
-    fi
-    sleep 0.2
-  done
-  ((ok)) || fail_up "kube-apiserver not ready after ${READY_TIMEOUT}s"
+  start_apiserver
 
   write_kubeconfig "$AP"
   log "ready: https://127.0.0.1:$AP; took $(elapsed "$t0" "$t_pki")s PKI, $(elapsed "$t_pki" "$t_etcd")s etcd, $(elapsed "$t_etcd" "$EPOCHREALTIME")s kube-apiserver, $(elapsed "$t0" "$EPOCHREALTIME")s in all"
   echo "export KUBECONFIG=$D/admin.kubeconfig"
+}
+
+# Stop kube-apiserver, wait REVOKER_CP_DOWN_SECONDS (default 2), start it again on the same port
+# against the same etcd (its data is kept): what clients see when the API server restarts.
+cmd_restart-apiserver() {
+  healthy || die "the control plane at $D is not up"
+  BIN=$("$HACK/k8s-bins/build.sh") || die "building the Kubernetes binaries failed"
+  stop kube-apiserver
+  sleep "${REVOKER_CP_DOWN_SECONDS:-2}"
+  start_apiserver
+  log "kube-apiserver restarted"
 }
 
 cmd_down() {
@@ -369,7 +388,7 @@ D=${D%/}
 [[ -n $D && $D != / ]] || die "refusing DIR=/"
 
 case $CMD in
-  up | down | status) ;;
+  up | down | status | restart-apiserver) ;;
   *) usage ;;
 esac
 

@@ -42,6 +42,10 @@ pub const ALL: &[(&str, TestFn)] = &[
             env,
         ))
     }),
+    (
+        "an_api_server_restart_mid_batch_calls_no_answered_revocation_again",
+        |env| Box::pin(crate::faults::an_api_server_restart_mid_batch_calls_no_answered_revocation_again(env)),
+    ),
     ("hostile_manifests_are_rejected_and_call_nothing", |env| {
         Box::pin(crate::hostile::hostile_manifests_are_rejected_and_call_nothing(env))
     }),

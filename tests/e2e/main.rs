@@ -12,6 +12,7 @@
 mod cases;
 mod echo;
 mod env;
+mod faults;
 mod health;
 mod hostile;
 mod scoped;
