@@ -19,14 +19,7 @@ pub async fn an_api_server_restart_mid_batch_calls_no_answered_revocation_again(
     // Slow calls, so that some are answered while the API server is down.
     let slow = json!({"match": {"method": "DELETE", "path": OZ_SELF_PATH, "exact": true}, "kind": "latency", "latencyMs": 1500});
     env.sim.fault(slow).await?;
-    let manifest: String = (0..BATCH)
-        .map(|i| {
-            format!(
-                "apiVersion: revoker.dev/v1alpha1\nkind: TokenRevocation\nmetadata: {{name: restart-{i}}}\nspec:\n  providerRef: {{name: onezone}}\n  onezone: {{scope: CurrentUserTemporaryTokens}}\n---\n"
-            )
-        })
-        .collect();
-    env.apply(&ns, &manifest)?;
+    env.apply(&ns, &batch("restart", BATCH))?;
     crate::env::wait_for(Duration::from_secs(30), "calls under way", || {
         let phases = phases(env, &ns);
         async move {
@@ -84,4 +77,82 @@ fn phases(env: &Env, ns: &str) -> Result<Vec<String>> {
                 .collect()
         })
         .unwrap_or_default())
+}
+
+/// A provider answers one request with 429 and `Retry-After: 3`: every revocation of that provider
+/// holds back (no request reaches the provider until the pause is over, none starts an attempt),
+/// then the batch finishes with one answered call per revocation, and the metric shows the pause.
+pub async fn a_429_pauses_every_revocation_of_the_provider(env: &mut Env) -> Result<()> {
+    const N: usize = 20;
+    let ns = namespace_with_providers(env, "ratelimited")?;
+    env.sim.clear_calls_and_faults().await?;
+    let target = json!({"method": "DELETE", "path": OZ_SELF_PATH, "exact": true});
+    env.sim
+        .fault(json!({"match": target, "kind": "latency", "latencyMs": 300}))
+        .await?;
+    env.sim
+        .fault(json!({"match": target, "kind": "status", "status": 429, "retryAfter": 3, "times": 1}))
+        .await?;
+    env.apply(&ns, &batch("limited", N))?;
+    crate::env::wait_for(Duration::from_secs(60), "every revocation Succeeded", || {
+        let phases = phases(env, &ns);
+        async move {
+            phases
+                .ok()
+                .filter(|p| p.len() == N && p.iter().all(|s| s == "Succeeded"))
+        }
+    })
+    .await?;
+    let calls: Vec<(i64, u64)> = env
+        .sim
+        .calls()
+        .await?
+        .iter()
+        .filter(|c| c["method"] == "DELETE" && c["path"] == OZ_SELF_PATH)
+        .filter_map(|c| {
+            let at = c["timestamp"].as_str()?.parse::<k8s_openapi::jiff::Timestamp>().ok()?;
+            Some((at.as_millisecond(), c["status"].as_u64()?))
+        })
+        .collect();
+    let limited = calls
+        .iter()
+        .find(|(_, status)| *status == 429)
+        .ok_or("no 429 was answered")?
+        .0;
+    let answered = calls.iter().filter(|(_, s)| (200..300).contains(s)).count();
+    ensure(
+        answered == N,
+        format!("{answered} answered calls for {N} revocations: {calls:?}"),
+    )?;
+    // Answered 300 ms after it arrived, the 429 pauses the provider for 3 s: nothing arrives from
+    // then on until the pause is over (calls already under way arrived before).
+    let during_pause: Vec<i64> = calls
+        .iter()
+        .map(|(at, _)| at - limited)
+        .filter(|d| (400..3200).contains(d))
+        .collect();
+    ensure(
+        during_pause.is_empty(),
+        format!("calls arrived during the provider's pause (ms after the 429): {during_pause:?}"),
+    )?;
+    let metrics = env
+        .sim_http_get(&format!("http://127.0.0.1:{}/metrics", env.metrics_port))
+        .await?;
+    ensure(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("revoker_provider_pauses_total{provider=\"onezone\"}") && !l.ends_with(" 0")),
+        "revoker_provider_pauses_total{provider=\"onezone\"} did not count the pause",
+    )?;
+    Ok(())
+}
+
+fn batch(prefix: &str, n: usize) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "apiVersion: revoker.dev/v1alpha1\nkind: TokenRevocation\nmetadata: {{name: {prefix}-{i}}}\nspec:\n  providerRef: {{name: onezone}}\n  onezone: {{scope: CurrentUserTemporaryTokens}}\n---\n"
+            )
+        })
+        .collect()
 }
