@@ -6,6 +6,7 @@
 #   hack/control-plane.sh status [DIR]   report; exit 0 only when up and ready
 #   hack/control-plane.sh restart-apiserver [DIR]   stop kube-apiserver, wait REVOKER_CP_DOWN_SECONDS
 #                                        (2), start it again (same port, same etcd data)
+#   hack/control-plane.sh pause-etcd [DIR]   freeze etcd for REVOKER_CP_DOWN_SECONDS (2), then resume it
 #
 # DIR defaults to ${REVOKER_CP_DIR:-/tmp/revoker-cp}. See hack/README.md.
 # Everything except the final export line goes to stderr, so
@@ -22,7 +23,7 @@ die() { log "error: $*"; exit 1; }
 
 usage() {
   cat >&2 <<EOF
-usage: $0 up|down|status|restart-apiserver [DIR]
+usage: $0 up|down|status|restart-apiserver|pause-etcd [DIR]
   DIR defaults to \${REVOKER_CP_DIR:-/tmp/revoker-cp}
 env: REVOKER_CP_DIR, REVOKER_BIN_CACHE, REVOKER_CP_READY_TIMEOUT (60), REVOKER_CP_STOP_TIMEOUT (20)
 EOF
@@ -347,6 +348,19 @@ cmd_restart-apiserver() {
   log "kube-apiserver restarted"
 }
 
+# Freeze etcd (SIGSTOP) for REVOKER_CP_DOWN_SECONDS (default 2), then let it go on (SIGCONT):
+# kube-apiserver cannot reach its storage meanwhile.
+cmd_pause-etcd() {
+  local pid
+  healthy || die "the control plane at $D is not up"
+  pid=$(pid_of etcd) || die "etcd is not running"
+  log "freezing etcd (pid $pid) for ${REVOKER_CP_DOWN_SECONDS:-2}s"
+  kill -STOP "$pid"
+  sleep "${REVOKER_CP_DOWN_SECONDS:-2}"
+  kill -CONT "$pid"
+  log "etcd runs again"
+}
+
 cmd_down() {
   if [[ ! -e $D ]]; then
     log "nothing at $D"
@@ -388,7 +402,7 @@ D=${D%/}
 [[ -n $D && $D != / ]] || die "refusing DIR=/"
 
 case $CMD in
-  up | down | status | restart-apiserver) ;;
+  up | down | status | restart-apiserver | pause-etcd) ;;
   *) usage ;;
 esac
 

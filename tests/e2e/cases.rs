@@ -46,6 +46,9 @@ pub const ALL: &[(&str, TestFn)] = &[
         "an_api_server_restart_mid_batch_calls_no_answered_revocation_again",
         |env| Box::pin(crate::faults::an_api_server_restart_mid_batch_calls_no_answered_revocation_again(env)),
     ),
+    ("an_etcd_outage_mid_batch_calls_no_answered_revocation_again", |env| {
+        Box::pin(crate::faults::an_etcd_outage_mid_batch_calls_no_answered_revocation_again(env))
+    }),
     ("a_429_pauses_every_revocation_of_the_provider", |env| {
         Box::pin(crate::faults::a_429_pauses_every_revocation_of_the_provider(env))
     }),
