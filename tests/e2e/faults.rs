@@ -64,15 +64,7 @@ async fn control_plane_fault_mid_batch(env: &mut Env, name: &str, fault: &str) -
     .map_err(|e| e.to_string())?;
     done.map_err(|e| format!("hack/control-plane.sh {fault}: {e}"))?;
 
-    crate::env::wait_for(Duration::from_secs(90), "every revocation Succeeded", || {
-        let phases = phases(env, &ns);
-        async move {
-            phases
-                .ok()
-                .filter(|p| p.len() == BATCH && p.iter().all(|s| s == "Succeeded"))
-        }
-    })
-    .await?;
+    all_succeeded(env, &ns, BATCH, Duration::from_secs(90)).await?;
     let calls = env.sim.succeeded("DELETE", OZ_SELF_PATH).await?;
     ensure(
         calls == BATCH as u64,
@@ -82,6 +74,20 @@ async fn control_plane_fault_mid_batch(env: &mut Env, name: &str, fault: &str) -
     Ok(log
         .get(log_before..)
         .is_some_and(|new| new.contains("the provider answered but the result could not be written")))
+}
+
+/// Wait (bounded) until the namespace holds `n` TokenRevocations, all Succeeded.
+async fn all_succeeded(env: &Env, ns: &str, n: usize, timeout: Duration) -> Result<()> {
+    crate::env::wait_for(timeout, "every revocation Succeeded", || {
+        let phases = phases(env, ns);
+        async move {
+            phases
+                .ok()
+                .filter(|p| p.len() == n && p.iter().all(|s| s == "Succeeded"))
+        }
+    })
+    .await
+    .map(|_| ())
 }
 
 fn phases(env: &Env, ns: &str) -> Result<Vec<String>> {
@@ -112,15 +118,7 @@ pub async fn a_429_pauses_every_revocation_of_the_provider(env: &mut Env) -> Res
         .fault(json!({"match": target, "kind": "status", "status": 429, "retryAfter": 3, "times": 1}))
         .await?;
     env.apply(&ns, &batch("limited", N))?;
-    crate::env::wait_for(Duration::from_secs(60), "every revocation Succeeded", || {
-        let phases = phases(env, &ns);
-        async move {
-            phases
-                .ok()
-                .filter(|p| p.len() == N && p.iter().all(|s| s == "Succeeded"))
-        }
-    })
-    .await?;
+    all_succeeded(env, &ns, N, Duration::from_secs(60)).await?;
     let calls: Vec<(i64, u64)> = env
         .sim
         .calls()
