@@ -32,6 +32,9 @@ pub enum Command {
     Crd,
 }
 
+/// The leader Lease of an unsharded operator.
+const DEFAULT_LEASE: &str = "revoker-leader";
+
 /// Flags of `revoker run`.
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -65,7 +68,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub leader_election_namespace: Option<String>,
     /// Name of the leader Lease.
-    #[arg(long, default_value = "revoker-leader")]
+    #[arg(long, default_value = DEFAULT_LEASE)]
     pub lease_name: String,
     /// Lease duration in seconds: how long a dead leader blocks the others.
     #[arg(long, default_value_t = 15)]
@@ -80,6 +83,15 @@ pub struct RunArgs {
     /// them, as it shares the rate limit and any pause the provider asks for with 429/Retry-After).
     #[arg(long, default_value_t = NonZeroU32::new(8).unwrap_or(NonZeroU32::MIN))]
     pub provider_concurrency: NonZeroU32,
+    /// Act only on revocations whose labels match this label selector (e.g. `revoker.dev/shard=a`,
+    /// or `revoker.dev/shard!=a` for everything else): one shard of several instances, each with
+    /// its own disjoint selector and its own `--lease-name`. Providers are watched in full.
+    #[arg(long, value_parser = parse_selector)]
+    pub shard_selector: Option<String>,
+    /// Check each provider's credentials and write its status. With shards, exactly one shard
+    /// should (the others use the status it writes).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub check_providers: bool,
     /// Timeout of one provider request, in seconds.
     #[arg(long, default_value_t = 30)]
     pub request_timeout: u64,
@@ -94,6 +106,11 @@ pub enum CliError {
     /// The controller stopped with an error.
     #[error(transparent)]
     Run(#[from] crate::controller::run::RunError),
+    /// Shards that would share one Lease.
+    #[error(
+        "--shard-selector needs its own --lease-name (e.g. revoker-leader-shard-a): with one Lease for every shard, only one shard would run"
+    )]
+    ShardLease,
     /// Serializing the CRDs failed.
     #[error("cannot print CRDs: {0}")]
     Yaml(#[from] serde_yaml::Error),
@@ -101,6 +118,9 @@ pub enum CliError {
 
 impl RunArgs {
     fn config(&self) -> Result<RunConfig, CliError> {
+        if self.shard_selector.is_some() && self.leader_elect && self.lease_name == DEFAULT_LEASE {
+            return Err(CliError::ShardLease);
+        }
         let hosts = DEFAULT_HOSTS
             .iter()
             .copied()
@@ -127,6 +147,8 @@ impl RunArgs {
             identity,
             lease_duration_seconds: self.lease_duration,
             watch_namespaces: dedup(&self.namespaces),
+            shard_selector: self.shard_selector.clone(),
+            check_providers: self.check_providers,
         })
     }
 }
@@ -147,6 +169,19 @@ fn parse_namespace(name: &str) -> Result<String, String> {
             "{name:?} is not a namespace name (lower-case letters, digits and '-', at most 63)"
         ))
     }
+}
+
+/// A label selector, checked for what a typo most often breaks (the API server checks the rest
+/// when the controller starts).
+fn parse_selector(selector: &str) -> Result<String, String> {
+    let selector = selector.trim();
+    let balanced = selector.matches('(').count() == selector.matches(')').count();
+    if selector.is_empty() || !balanced || selector.contains(char::is_control) {
+        return Err(format!(
+            "{selector:?} is not a label selector (e.g. revoker.dev/shard=a, or revoker.dev/shard notin (a,b))"
+        ));
+    }
+    Ok(selector.to_string())
 }
 
 fn dedup(names: &[String]) -> Vec<String> {
@@ -195,6 +230,28 @@ mod tests {
         let args = run_args(&["--namespace", "team-a,team-b", "--namespace", "team-a"]).expect("valid");
         let config = args.config().expect("valid config");
         assert_eq!(config.watch_namespaces, ["team-a", "team-b"]);
+    }
+
+    #[test]
+    fn a_shard_needs_its_own_lease() {
+        let err = run_args(&["--shard-selector", "revoker.dev/shard=a"])
+            .expect("valid flags")
+            .config()
+            .expect_err("one Lease for every shard");
+        assert!(matches!(err, CliError::ShardLease), "{err}");
+        let config = run_args(&[
+            "--shard-selector",
+            "revoker.dev/shard=a",
+            "--lease-name",
+            "revoker-leader-a",
+        ])
+        .expect("valid flags")
+        .config()
+        .expect("valid config");
+        assert_eq!(config.shard_selector.as_deref(), Some("revoker.dev/shard=a"));
+        assert!(config.check_providers);
+        let err = run_args(&["--shard-selector", "revoker.dev/shard in (a"]).expect_err("unbalanced");
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation, "{err}");
     }
 
     #[test]

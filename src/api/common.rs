@@ -170,4 +170,20 @@ pub struct RevocationStatus {
     /// the value itself is never stored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_fingerprint: Option<String>,
+    /// The operator instance that recorded the last attempt. Another instance (a new leader, or
+    /// the shard a relabelled revocation moved to) starts no attempt of its own while this one
+    /// still holds its Lease: the call may still be under way.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executor: Option<Executor>,
+}
+
+/// An operator instance, as recorded with an attempt.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Executor {
+    /// The instance's identity (its Pod name, or host name and process id).
+    pub identity: String,
+    /// `namespace/name` of the leader Lease the instance held (none without leader election).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease: Option<String>,
 }

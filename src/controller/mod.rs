@@ -1,6 +1,7 @@
 //! The controllers: one per revocation kind, one per provider kind.
 
 pub mod backoff;
+pub mod executor;
 pub mod object_metrics;
 pub mod provider_status;
 pub mod registry;
@@ -59,6 +60,8 @@ pub struct Context {
     pub superseded: Superseded,
     /// Results of provider calls whose status write has not landed yet.
     pub unwritten: UnwrittenResults,
+    /// This operator instance (recorded with each attempt).
+    pub instance: executor::Instance,
 }
 
 /// Results of provider calls that could not be written (the API server was unreachable, or kept
@@ -134,8 +137,8 @@ impl Superseded {
 }
 
 impl Context {
-    /// A context with the default event reporter name.
-    pub fn new(client: Client, registry: ProviderRegistry) -> Arc<Self> {
+    /// A context with the default event reporter name, for the operator instance `instance`.
+    pub fn new(client: Client, registry: ProviderRegistry, instance: executor::Instance) -> Arc<Self> {
         let reporter = Reporter {
             controller: "revoker".into(),
             instance: std::env::var("POD_NAME").ok(),
@@ -147,6 +150,7 @@ impl Context {
             registry,
             superseded: Superseded::default(),
             unwritten: UnwrittenResults::default(),
+            instance,
         })
     }
 

@@ -17,7 +17,7 @@ use tracing::{info, warn};
 use super::registry::{Freshness, ResolvedProvider, Unresolved, Wake};
 use super::resources::{Planned, Revocation};
 use super::status::{self, Stamp, retries_left};
-use super::{Context, Error, backoff};
+use super::{Context, Error, backoff, executor};
 use crate::api::{Phase, ProviderType, Reason, RevocationStatus, SecretKeyRef};
 use crate::credentials::{self, SecretLocation};
 use crate::outcome::{AttemptContext, ErrorClass, Outcome, ProviderError, full_fingerprint};
@@ -148,6 +148,9 @@ impl<K: Revocation> Reconciliation<K> {
         if let Some(wait) = self.retry_not_yet_due() {
             return Ok(Action::requeue(wait));
         }
+        if let Some(wait) = self.attempt_of_another_instance().await? {
+            return Ok(Action::requeue(wait));
+        }
         match self.prepare(planned.clone()).await {
             Ok((resolved, op)) => self.execute(&resolved, op).await,
             Err(err) => {
@@ -163,6 +166,16 @@ impl<K: Revocation> Reconciliation<K> {
     fn retry_not_yet_due(&self) -> Option<Duration> {
         let due = self.status.next_retry_time.as_ref()?.0;
         (due > self.now).then(|| to_std(due.duration_since(self.now)))
+    }
+
+    /// Time to wait when another live instance recorded the attempt in progress: its call may be
+    /// under way, and its result is still to come (it wakes this revocation when written).
+    async fn attempt_of_another_instance(&self) -> Result<Option<Duration>, Error> {
+        let busy = executor::busy_elsewhere(&self.ctx.client, &self.ctx.instance, &self.status, self.now).await?;
+        Ok(busy.map(|busy| {
+            info!(kind = K::KIND, object = %super::describe(&self.obj), attempt = self.status.attempts, executor = %busy.executor, "the attempt in progress was recorded by another instance that still holds its Lease; waiting for its result instead of calling again");
+            busy.for_at_most.max(Duration::from_secs(1))
+        }))
     }
 
     /// Resolve the provider and the operation (reading a secret target if there is one).
@@ -439,6 +452,7 @@ impl<K: Revocation> Reconciliation<K> {
             }
             Transition::Attempt { target, .. } => {
                 let mut next = status::attempt_recorded(current, target, stamp);
+                next.executor = Some(self.ctx.instance.executor());
                 next.provider_type = self.provider.map(|p| p.to_string()).or(next.provider_type);
                 next
             }

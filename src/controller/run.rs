@@ -14,6 +14,7 @@ use kube::{Api, Client, ResourceExt};
 use kube_lease_manager::LeaseManagerBuilder;
 use tracing::{error, info, warn};
 
+use super::executor::Instance;
 use super::object_metrics::OBJECT_METRICS;
 use super::provider_status::{self, ProviderObject};
 use super::registry::ProviderStores;
@@ -48,6 +49,10 @@ pub struct RunConfig {
     pub lease_duration_seconds: u64,
     /// Namespace-scoped mode: watch only these namespaces (empty: every namespace).
     pub watch_namespaces: Vec<String>,
+    /// One shard of several: only revocations whose labels match this selector.
+    pub shard_selector: Option<String>,
+    /// Run the provider controllers (credential checks, provider status).
+    pub check_providers: bool,
 }
 
 /// Errors that stop `revoker run`.
@@ -79,7 +84,7 @@ pub enum RunError {
 pub async fn run(config: RunConfig, ready: Arc<AtomicBool>) -> Result<(), RunError> {
     let client = Client::try_default().await.map_err(RunError::Client)?;
     let scope = Scope::from(&config.watch_namespaces);
-    check_crds(&client, &scope).await?;
+    check_crds(&client, &scope, config.shard_selector.as_deref()).await?;
     ready.store(true, Ordering::SeqCst);
     let watches = ProviderWatches::new(&client, &scope);
     let registry = ProviderRegistry::new(
@@ -89,7 +94,21 @@ pub async fn run(config: RunConfig, ready: Arc<AtomicBool>) -> Result<(), RunErr
     )
     .watching_only(config.watch_namespaces.clone())
     .with_stores(watches.stores());
-    let ctx = Context::new(client.clone(), registry);
+    let instance = Instance {
+        identity: config.identity.clone(),
+        lease: config
+            .leader_elect
+            .then(|| (config.lease_namespace.clone(), config.lease_name.clone())),
+    };
+    let ctx = Context::new(client.clone(), registry, instance);
+    if let Some(selector) = &config.shard_selector {
+        info!(shard_selector = %selector, lease = %config.lease_name, check_providers = config.check_providers, "one shard: acting only on revocations whose labels match");
+    }
+    let shard = Shard {
+        selector: config.shard_selector.clone(),
+        check_providers: config.check_providers,
+        concurrency: config.concurrency,
+    };
     match &scope {
         Scope::Cluster => info!("watching every namespace"),
         Scope::Namespaces(namespaces) => info!(
@@ -98,7 +117,7 @@ pub async fn run(config: RunConfig, ready: Arc<AtomicBool>) -> Result<(), RunErr
         ),
     }
     if !config.leader_elect {
-        run_controllers(client, ctx, config.concurrency, watches).await;
+        run_controllers(client, ctx, shard, watches).await;
         return Ok(());
     }
     let manager = LeaseManagerBuilder::new(client.clone(), &config.lease_name)
@@ -119,7 +138,7 @@ pub async fn run(config: RunConfig, ready: Arc<AtomicBool>) -> Result<(), RunErr
     }
     info!(lease = %config.lease_name, identity = %config.identity, "became the leader; starting controllers");
     let result = tokio::select! {
-        _ = run_controllers(client, ctx, config.concurrency, watches) => Ok(()),
+        _ = run_controllers(client, ctx, shard, watches) => Ok(()),
         _ = lost(&mut leader) => Err(RunError::LostLeadership(config.lease_name)),
     };
     drop(leader); // closing the channel makes the lease task release the lease at once
@@ -184,23 +203,46 @@ where
     }
 }
 
-async fn check_crds(client: &Client, scope: &Scope) -> Result<(), RunError> {
+async fn check_crds(client: &Client, scope: &Scope, shard_selector: Option<&str>) -> Result<(), RunError> {
     for namespace in scope.namespaces() {
-        probe(api_in::<JwksRevocation>(client, namespace), "JwksRevocation").await?;
-        probe(api_in::<RevocationProvider>(client, namespace), "RevocationProvider").await?;
+        probe(
+            api_in::<JwksRevocation>(client, namespace),
+            "JwksRevocation",
+            shard_selector,
+        )
+        .await?;
+        probe(
+            api_in::<RevocationProvider>(client, namespace),
+            "RevocationProvider",
+            None,
+        )
+        .await?;
     }
     Ok(())
 }
 
-/// List one object of a kind: fails when its CRD is missing or the RBAC does not allow it.
-async fn probe<K>(api: Api<K>, kind: &'static str) -> Result<(), RunError>
+/// List one object of a kind: fails when its CRD is missing, the RBAC does not allow it, or the
+/// shard's label selector is not one.
+async fn probe<K>(api: Api<K>, kind: &'static str, selector: Option<&str>) -> Result<(), RunError>
 where
     K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
-    api.list_metadata(&ListParams::default().limit(1))
+    let mut params = ListParams::default().limit(1);
+    if let Some(selector) = selector {
+        params = params.labels(selector);
+    }
+    api.list_metadata(&params)
         .await
         .map(|_| ())
         .map_err(|source| RunError::Crds { kind, source })
+}
+
+/// What this instance runs: its share of the revocations, and whether it checks the providers.
+#[derive(Clone)]
+struct Shard {
+    selector: Option<String>,
+    check_providers: bool,
+    concurrency: u16,
 }
 
 /// Subscribers of each provider watch: its provider controller and the three revocation kinds.
@@ -243,16 +285,19 @@ where
         }
     }
 
-    /// The provider controller on this watch's last subscription, and the watch itself.
+    /// The provider controller on this watch's last subscription (when this instance checks
+    /// providers; an unused subscription is dropped, so it holds nothing back), and the watch.
     fn into_controller(
         mut self,
         ctx: &Arc<Context>,
-        concurrency: u16,
-    ) -> (BoxFuture<'static, ()>, BoxFuture<'static, ()>)
+        shard: &Shard,
+    ) -> (Option<BoxFuture<'static, ()>>, BoxFuture<'static, ()>)
     where
         P: ProviderObject,
     {
-        let controller = provider_controller(self.subscriber(), self.store.clone(), ctx, concurrency);
+        let controller = shard
+            .check_providers
+            .then(|| provider_controller(self.subscriber(), self.store.clone(), ctx, shard.concurrency));
         (controller, self.root)
     }
 
@@ -290,7 +335,7 @@ impl ProviderWatches {
     }
 }
 
-async fn run_controllers(client: Client, ctx: Arc<Context>, concurrency: u16, watches: ProviderWatches) {
+async fn run_controllers(client: Client, ctx: Arc<Context>, shard: Shard, watches: ProviderWatches) {
     let ProviderWatches {
         namespaced,
         mut cluster,
@@ -303,17 +348,17 @@ async fn run_controllers(client: Client, ctx: Arc<Context>, concurrency: u16, wa
             cluster: cluster.as_mut().map(|c| c.subscriber().boxed()),
         };
         tasks.extend([
-            revocation_controller::<JwksRevocation>(&client, &ctx, concurrency, namespace, wake()),
-            revocation_controller::<AuthMethodRevocation>(&client, &ctx, concurrency, namespace, wake()),
-            revocation_controller::<TokenRevocation>(&client, &ctx, concurrency, namespace, wake()),
+            revocation_controller::<JwksRevocation>(&client, &ctx, &shard, namespace, wake()),
+            revocation_controller::<AuthMethodRevocation>(&client, &ctx, &shard, namespace, wake()),
+            revocation_controller::<TokenRevocation>(&client, &ctx, &shard, namespace, wake()),
         ]);
-        let (controller, root) = providers.into_controller(&ctx, concurrency);
-        tasks.push(controller);
+        let (controller, root) = providers.into_controller(&ctx, &shard);
+        tasks.extend(controller);
         roots.push(root);
     }
     if let Some(cluster) = cluster {
-        let (controller, root) = cluster.into_controller(&ctx, concurrency);
-        tasks.push(controller);
+        let (controller, root) = cluster.into_controller(&ctx, &shard);
+        tasks.extend(controller);
         roots.push(root);
     }
     // The shared watches never end on their own: they stop when the controllers have shut down.
@@ -333,16 +378,16 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 /// A controller whose cache keeps objects without what the operator never reads: managedFields
 /// and the last-applied annotation, together most of a small object. Status writes are not
 /// affected: the API server takes the metadata of a /status update from the stored object.
-fn slim_controller<K>(api: Api<K>) -> Controller<K>
+fn slim_controller<K>(api: Api<K>, selector: Option<&str>) -> Controller<K>
 where
     K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
 {
     let (reader, writer) = reflector::store();
-    let objects = reflector(
-        writer,
-        watcher(api, watcher::Config::default().any_semantic()).modify(slim),
-    )
-    .applied_objects();
+    let mut config = watcher::Config::default().any_semantic();
+    if let Some(selector) = selector {
+        config = config.labels(selector);
+    }
+    let objects = reflector(writer, watcher(api, config).modify(slim)).applied_objects();
     Controller::for_stream(objects, reader)
 }
 
@@ -361,17 +406,18 @@ fn controller_config(concurrency: u16) -> controller::Config {
     controller::Config::default().concurrency(concurrency)
 }
 
-/// A revocation controller that also watches the providers: a provider that appears or changes
-/// (its Ready condition above all) wakes the unfinished revocations that reference it. Watching
-/// every namespace, it also watches ClusterRevocationProviders and the namespaces' labels.
+/// A revocation controller (of this shard's revocations) that also watches the providers: a
+/// provider that appears or changes (its Ready condition above all) wakes the unfinished
+/// revocations that reference it. Watching every namespace, it also watches
+/// ClusterRevocationProviders and the namespaces' labels.
 fn revocation_controller<K: Revocation>(
     client: &Client,
     ctx: &Arc<Context>,
-    concurrency: u16,
+    shard: &Shard,
     namespace: Option<&str>,
     wakers: Wakers,
 ) -> BoxFuture<'static, ()> {
-    let controller = slim_controller(api_in::<K>(client, namespace));
+    let controller = slim_controller(api_in::<K>(client, namespace), shard.selector.as_deref());
     let (namespaced, cluster, in_namespace) = (controller.store(), controller.store(), controller.store());
     OBJECT_METRICS.add_revocations(controller.store());
     let mut controller = controller.watches_shared_stream(wakers.providers, move |p| {
@@ -400,7 +446,7 @@ fn revocation_controller<K: Revocation>(
         );
     }
     controller
-        .with_config(controller_config(concurrency))
+        .with_config(controller_config(shard.concurrency))
         .shutdown_on_signal()
         .run(revocation::reconcile::<K>, error_policy::<K>, ctx.clone())
         .for_each(|_| futures::future::ready(()))

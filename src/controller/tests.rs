@@ -30,6 +30,7 @@ use crate::outcome::full_fingerprint;
 use crate::providers::http::HttpSettings;
 use crate::providers::{AttemptContext, Operation, Outcome, OutcomeKind, Provider, ProviderError, Reason, fingerprint};
 
+mod executor;
 mod hot_path;
 
 const NS: &str = "team-a";
@@ -407,7 +408,15 @@ fn setup_watching<K: Revocation>(fake: &Arc<FakeProvider>, providers: &[Value]) 
         rv: 100,
         bodies: vec![],
     };
-    (Context::new(client, registry), verifier)
+    (Context::new(client, registry, test_instance()), verifier)
+}
+
+/// The operator instance of the scenarios.
+fn test_instance() -> super::executor::Instance {
+    super::executor::Instance {
+        identity: "revoker-test".into(),
+        lease: Some(("revoker-system".into(), "revoker-leader".into())),
+    }
 }
 
 fn watched(providers: &[Value]) -> ProviderStores {
