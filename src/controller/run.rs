@@ -82,6 +82,7 @@ pub enum RunError {
 
 /// Run the operator until SIGTERM/SIGINT.
 pub async fn run(config: RunConfig, ready: Arc<AtomicBool>) -> Result<(), RunError> {
+    let shutdown = Shutdown::listen();
     let client = Client::try_default().await.map_err(RunError::Client)?;
     let scope = Scope::from(&config.watch_namespaces);
     check_crds(&client, &scope, config.shard_selector.as_deref()).await?;
@@ -108,6 +109,7 @@ pub async fn run(config: RunConfig, ready: Arc<AtomicBool>) -> Result<(), RunErr
         selector: config.shard_selector.clone(),
         check_providers: config.check_providers,
         concurrency: config.concurrency,
+        shutdown: shutdown.clone(),
     };
     match &scope {
         Scope::Cluster => info!("watching every namespace"),
@@ -132,8 +134,7 @@ pub async fn run(config: RunConfig, ready: Arc<AtomicBool>) -> Result<(), RunErr
     while !*leader.borrow_and_update() {
         tokio::select! {
             changed = leader.changed() => if changed.is_err() { return Err(RunError::LostLeadership(config.lease_name)) },
-            _ = tokio::signal::ctrl_c() => return Ok(()),
-            _ = terminate() => return Ok(()),
+            _ = shutdown.clone().requested() => return Ok(()),
         }
     }
     info!(lease = %config.lease_name, identity = %config.identity, "became the leader; starting controllers");
@@ -157,13 +158,50 @@ async fn lost(leader: &mut tokio::sync::watch::Receiver<bool>) {
     }
 }
 
-#[cfg(unix)]
-async fn terminate() {
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut s) => {
-            s.recv().await;
-        }
-        Err(_) => std::future::pending().await,
+/// SIGTERM or SIGINT, listened for from the start: a signal that arrives while the controllers
+/// are still starting is not lost (it would otherwise leave the process running until SIGKILL).
+#[derive(Clone)]
+struct Shutdown(tokio::sync::watch::Receiver<bool>);
+
+impl Shutdown {
+    fn listen() -> Self {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        // Registered here, before anything else starts, not when the task first runs.
+        let (term, int) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()));
+        tokio::spawn(async move {
+            let wait = |s: std::io::Result<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Ok(mut s) => {
+                        s.recv().await;
+                    }
+                    Err(_) => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = wait(term) => {}
+                _ = wait(int) => {}
+            }
+            info!("shutdown requested: finishing the calls under way");
+            let _ = tx.send(true);
+        });
+        Shutdown(rx)
+    }
+
+    /// Resolves once a shutdown is requested.
+    async fn requested(mut self) {
+        let _ = self.0.wait_for(|requested| *requested).await;
+    }
+
+    /// Resolves once a shutdown is requested and `store` has its first full list. A controller
+    /// holds its graceful shutdown until its store is ready, and its watch stops being read once
+    /// the shutdown starts: stopping before the first list is in would never finish.
+    async fn once_listed<K>(self, store: Store<K>)
+    where
+        K: kube::Resource<DynamicType = ()> + Clone + 'static,
+    {
+        self.requested().await;
+        let _ = store.wait_until_ready().await;
     }
 }
 
@@ -243,6 +281,7 @@ struct Shard {
     selector: Option<String>,
     check_providers: bool,
     concurrency: u16,
+    shutdown: Shutdown,
 }
 
 /// Subscribers of each provider watch: its provider controller and the three revocation kinds.
@@ -297,7 +336,7 @@ where
     {
         let controller = shard
             .check_providers
-            .then(|| provider_controller(self.subscriber(), self.store.clone(), ctx, shard.concurrency));
+            .then(|| provider_controller(self.subscriber(), self.store.clone(), ctx, shard));
         (controller, self.root)
     }
 
@@ -445,9 +484,10 @@ fn revocation_controller<K: Revocation>(
             move |ns| waiting_in_namespace(&in_namespace, &ns.name_any()),
         );
     }
+    let stopped = shard.shutdown.clone().once_listed(controller.store());
     controller
         .with_config(controller_config(shard.concurrency))
-        .shutdown_on_signal()
+        .graceful_shutdown_on(stopped)
         .run(revocation::reconcile::<K>, error_policy::<K>, ctx.clone())
         .for_each(|_| futures::future::ready(()))
         .boxed()
@@ -493,12 +533,13 @@ fn provider_controller<P: ProviderObject>(
     trigger: impl futures::Stream<Item = Arc<P>> + Send + 'static,
     store: Store<P>,
     ctx: &Arc<Context>,
-    concurrency: u16,
+    shard: &Shard,
 ) -> BoxFuture<'static, ()> {
     OBJECT_METRICS.add_providers(store.clone());
+    let stopped = shard.shutdown.clone().once_listed(store.clone());
     Controller::for_shared_stream(trigger, store)
-        .with_config(controller_config(concurrency))
-        .shutdown_on_signal()
+        .with_config(controller_config(shard.concurrency))
+        .graceful_shutdown_on(stopped)
         .run(provider_status::reconcile::<P>, provider_error_policy::<P>, ctx.clone())
         .for_each(|_| futures::future::ready(()))
         .boxed()

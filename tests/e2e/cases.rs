@@ -52,6 +52,19 @@ pub const ALL: &[(&str, TestFn)] = &[
     ("a_429_pauses_every_revocation_of_the_provider", |env| {
         Box::pin(crate::faults::a_429_pauses_every_revocation_of_the_provider(env))
     }),
+    ("shards_split_the_revocations_and_a_moved_one_runs_once", |env| {
+        Box::pin(crate::shards::shards_split_the_revocations_and_a_moved_one_runs_once(
+            env,
+        ))
+    }),
+    ("sigkill_during_a_batch_repeats_only_calls_that_were_in_flight", |env| {
+        Box::pin(crate::faults::sigkill_during_a_batch_repeats_only_calls_that_were_in_flight(env))
+    }),
+    ("a_leader_hand_over_during_a_batch_executes_nothing_twice", |env| {
+        Box::pin(crate::faults::a_leader_hand_over_during_a_batch_executes_nothing_twice(
+            env,
+        ))
+    }),
     ("hostile_manifests_are_rejected_and_call_nothing", |env| {
         Box::pin(crate::hostile::hostile_manifests_are_rejected_and_call_nothing(env))
     }),

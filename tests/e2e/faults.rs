@@ -77,7 +77,7 @@ async fn control_plane_fault_mid_batch(env: &mut Env, name: &str, fault: &str) -
 }
 
 /// Wait (bounded) until the namespace holds `n` TokenRevocations, all Succeeded.
-async fn all_succeeded(env: &Env, ns: &str, n: usize, timeout: Duration) -> Result<()> {
+pub(crate) async fn all_succeeded(env: &Env, ns: &str, n: usize, timeout: Duration) -> Result<()> {
     crate::env::wait_for(timeout, "every revocation Succeeded", || {
         let phases = phases(env, ns);
         async move {
@@ -90,7 +90,7 @@ async fn all_succeeded(env: &Env, ns: &str, n: usize, timeout: Duration) -> Resu
     .map(|_| ())
 }
 
-fn phases(env: &Env, ns: &str) -> Result<Vec<String>> {
+pub(crate) fn phases(env: &Env, ns: &str) -> Result<Vec<String>> {
     let list = env.get_json(ns, "tokenrevocations")?;
     Ok(list["items"]
         .as_array()
@@ -171,4 +171,149 @@ fn batch(prefix: &str, n: usize) -> String {
             )
         })
         .collect()
+}
+
+/// The controller is SIGKILLed three times while a batch of 200 runs, and restarted each time:
+/// every revocation Succeeds, and a revocation whose provider was called more than once shows it
+/// in `status.attempts` (the call was in flight at a kill); no more repeats than calls in flight.
+pub async fn sigkill_during_a_batch_repeats_only_calls_that_were_in_flight(env: &mut Env) -> Result<()> {
+    const N: usize = 200;
+    const KILLS: usize = 3;
+    let ns = namespace_with_providers(env, "sigkill")?;
+    env.sim.clear_calls_and_faults().await?;
+    crate::batch::slow_named_tokens(env, 150).await?;
+    let (members, yaml) = crate::batch::named_batch(env, 0x6b111, "k", N, |_| String::new()).await?;
+    env.apply(&ns, &yaml)?;
+    for kill in 0..KILLS {
+        // Kill once a few more revocations have finished, so that each kill hits calls in flight.
+        let target = (kill + 1) * N / (KILLS + 2);
+        crate::env::wait_for(Duration::from_secs(60), "progress before the kill", || {
+            let phases = phases(env, &ns);
+            async move {
+                phases
+                    .ok()
+                    .filter(|p| p.iter().filter(|s| *s == "Succeeded").count() >= target)
+            }
+        })
+        .await?;
+        env.operator.take().ok_or("no operator")?.kill();
+        env.start_operator()?;
+    }
+    all_succeeded(env, &ns, N, Duration::from_secs(120)).await?;
+    let check = crate::batch::check_calls(env, &ns, &members).await?;
+    ensure(
+        check.never_called.is_empty(),
+        format!("never called: {:?}", check.never_called),
+    )?;
+    let unexplained: Vec<_> = check
+        .repeated
+        .iter()
+        .filter(|(_, calls, attempts)| *attempts < *calls as i64)
+        .collect();
+    ensure(
+        unexplained.is_empty(),
+        format!("called more often than status.attempts shows (name, calls, attempts): {unexplained:?}"),
+    )?;
+    // In flight at a kill: at most one reconcile per worker of the TokenRevocation controller.
+    let repeats: u64 = check.repeated.iter().map(|(_, calls, _)| calls - 1).sum();
+    ensure(
+        repeats <= (KILLS * 4) as u64,
+        format!("{repeats} repeated calls after {KILLS} kills: more than were in flight"),
+    )?;
+    eprintln!("e2e: {KILLS} SIGKILLs during {N} revocations: {repeats} repeated calls, each visible in attempts");
+    Ok(())
+}
+
+/// Two replicas run a batch; the leader is stopped (SIGTERM, as a rolling update does) mid-batch:
+/// it finishes its calls in flight and releases the Lease, the standby takes over, and nothing is
+/// executed twice. Then the new leader crashes (SIGKILL) and a new replica with a new identity
+/// takes over within the Lease duration of its start.
+pub async fn a_leader_hand_over_during_a_batch_executes_nothing_twice(env: &mut Env) -> Result<()> {
+    const N: usize = 60;
+    let ns = namespace_with_providers(env, "handover")?;
+    env.sim.clear_calls_and_faults().await?;
+    crate::batch::slow_named_tokens(env, 200).await?;
+    let mut standby = Some(env.spawn_operator("operator-b", crate::env::free_port()?)?);
+    let (members, yaml) = crate::batch::named_batch(env, 0x4a4d, "h", N, |_| String::new()).await?;
+    env.apply(&ns, &yaml)?;
+    succeeded_at_least(env, &ns, N / 4).await?;
+    let leader = env.operator.take().ok_or("no operator")?;
+    let graceful = tokio::task::spawn_blocking(move || {
+        let mut leader = leader;
+        leader.terminate()
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    ensure(graceful, "the leader shut down gracefully")?;
+    all_succeeded(env, &ns, N, Duration::from_secs(60)).await?;
+    let check = crate::batch::check_calls(env, &ns, &members).await?;
+    ensure(
+        check.never_called.is_empty() && check.repeated.is_empty(),
+        format!(
+            "a graceful hand-over executes each revocation once: never called {:?}, more than once {:?}",
+            check.never_called, check.repeated
+        ),
+    )?;
+    ensure(
+        standby
+            .as_ref()
+            .is_some_and(|p| p.log_text().contains("became the leader")),
+        "the standby took over",
+    )?;
+
+    // The new leader crashes; a replica with a new identity starts at once and takes over when the
+    // dead leader's Lease lapses (6 s in these tests), plus its retry period (2 s).
+    let (members, yaml) = crate::batch::named_batch(env, 0x4a4e, "c", N, |_| String::new()).await?;
+    env.apply(&ns, &yaml)?;
+    succeeded_at_least(env, &ns, N + N / 4).await?;
+    if let Some(mut crashed) = standby.take() {
+        crashed.kill();
+    }
+    let started = std::time::Instant::now();
+    let mut fresh = env.spawn_operator("operator-c", crate::env::free_port()?)?;
+    crate::env::wait_for(Duration::from_secs(30), "the new replica to lead", || {
+        let led = fresh.log_text().contains("became the leader");
+        async move { led.then_some(()) }
+    })
+    .await?;
+    let took = started.elapsed();
+    ensure(
+        took <= Duration::from_secs(6 + 2 + 1),
+        format!("the new identity took {took:?} to take over a 6 s Lease"),
+    )?;
+    all_succeeded(env, &ns, 2 * N, Duration::from_secs(60)).await?;
+    let check = crate::batch::check_calls(env, &ns, &members).await?;
+    let unexplained: Vec<_> = check
+        .repeated
+        .iter()
+        .filter(|(_, calls, attempts)| *attempts < *calls as i64)
+        .collect();
+    ensure(
+        check.never_called.is_empty() && unexplained.is_empty(),
+        format!(
+            "after the crash: never called {:?}, repeats not in attempts {unexplained:?}",
+            check.never_called
+        ),
+    )?;
+    eprintln!(
+        "e2e: new identity took over {:.1}s after its start; {} calls repeated after the crash",
+        took.as_secs_f64(),
+        check.repeated.len()
+    );
+    fresh.terminate();
+    env.start_operator()?;
+    Ok(())
+}
+
+async fn succeeded_at_least(env: &Env, ns: &str, n: usize) -> Result<()> {
+    crate::env::wait_for(Duration::from_secs(60), "part of the batch to succeed", || {
+        let phases = phases(env, ns);
+        async move {
+            phases
+                .ok()
+                .filter(|p| p.iter().filter(|s| *s == "Succeeded").count() >= n)
+        }
+    })
+    .await
+    .map(|_| ())
 }

@@ -9,6 +9,7 @@
 //! Filter: `cargo test --test e2e -- NAME_SUBSTRING`; `REVOKER_E2E_KEEP_LOGS=1` keeps the logs of a
 //! run that passed.
 
+mod batch;
 mod cases;
 mod echo;
 mod env;
@@ -16,6 +17,7 @@ mod faults;
 mod health;
 mod hostile;
 mod scoped;
+mod shards;
 mod sim;
 
 use std::path::PathBuf;

@@ -150,3 +150,23 @@ pub fn status_fault(method: &str, path: &str, status: u16, times: Option<u64>) -
     }
     spec
 }
+
+impl Sim {
+    /// Add (or replace) entries of the provider state, e.g. `{"onezone": {"namedTokens": [...]}}`.
+    pub async fn merge_state(&self, patch: Value) -> Result<()> {
+        self.admin(reqwest::Method::PATCH, "state", Some(patch))
+            .await
+            .map(|_| ())
+    }
+
+    /// Calls received per exact path (any method, any status).
+    pub async fn calls_per_path(&self) -> Result<std::collections::HashMap<String, u64>> {
+        let mut per_path = std::collections::HashMap::new();
+        for call in self.calls().await? {
+            if let Some(path) = call["path"].as_str() {
+                *per_path.entry(path.to_string()).or_default() += 1;
+            }
+        }
+        Ok(per_path)
+    }
+}
