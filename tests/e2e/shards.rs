@@ -51,7 +51,7 @@ async fn split_and_move(env: &mut Env) -> Result<()> {
     let ns = ns.as_str();
     slow_named_tokens(env, 200).await?;
     let label = |i: usize| {
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             "revoker.dev/shard: a".to_string()
         } else {
             String::new()
@@ -71,7 +71,11 @@ async fn split_and_move(env: &mut Env) -> Result<()> {
     let (log_a, log_b) = (shard_a.log_text(), shard_b.log_text());
     for (i, m) in members.iter().enumerate() {
         let object = format!("object={ns}/{} ", m.name);
-        let (own, other) = if i % 2 == 0 { (&log_a, &log_b) } else { (&log_b, &log_a) };
+        let (own, other) = if i.is_multiple_of(2) {
+            (&log_a, &log_b)
+        } else {
+            (&log_b, &log_a)
+        };
         ensure(
             own.contains(&object) && !other.contains(&object),
             format!("{} was not handled by its own shard alone", m.name),
