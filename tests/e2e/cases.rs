@@ -65,6 +65,11 @@ pub const ALL: &[(&str, TestFn)] = &[
             env,
         ))
     }),
+    ("provider_faults_at_batch_scale_end_in_documented_retries", |env| {
+        Box::pin(crate::faults::provider_faults_at_batch_scale_end_in_documented_retries(
+            env,
+        ))
+    }),
     ("hostile_manifests_are_rejected_and_call_nothing", |env| {
         Box::pin(crate::hostile::hostile_manifests_are_rejected_and_call_nothing(env))
     }),

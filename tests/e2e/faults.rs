@@ -317,3 +317,112 @@ async fn succeeded_at_least(env: &Env, ns: &str, n: usize) -> Result<()> {
     .await
     .map(|_| ())
 }
+
+/// The provider misbehaves in every way at once while a batch of 40 runs: dropped connections,
+/// a 503 burst, a 429 storm with Retry-After, and answers that stall past the request timeout
+/// (2 s here). Every revocation Succeeds; every extra call is a recorded attempt; every extra
+/// attempt is a retry the metrics count by reason, and retries keep the documented delay (at
+/// least 2 s after the failed attempt); the 429s pause the provider.
+pub async fn provider_faults_at_batch_scale_end_in_documented_retries(env: &mut Env) -> Result<()> {
+    let ns = namespace_with_providers(env, "flaky")?;
+    env.sim.clear_calls_and_faults().await?;
+    let graceful = env.operator.take().is_none_or(|mut p| p.terminate());
+    let port = crate::env::free_port()?;
+    let mut cmd = env.operator_command("operator-timeout", port, "info,revoker=debug");
+    cmd.args(["--request-timeout", "2"]);
+    let operator = crate::env::Proc::spawn(cmd, env.work.join("operator-timeout.log"))?;
+    let result = match graceful {
+        true => flaky_batch(env, &ns, port).await,
+        false => Err("the operator did not shut down gracefully".into()),
+    };
+    drop(operator);
+    env.start_operator()?;
+    result
+}
+
+async fn flaky_batch(env: &Env, ns: &str, metrics_port: u16) -> Result<()> {
+    const N: usize = 40;
+    let named = json!({"method": "PATCH", "path": crate::batch::NAMED_PREFIX});
+    for fault in [
+        json!({"match": named, "kind": "reset", "times": 4}),
+        json!({"match": named, "kind": "status", "status": 503, "times": 4}),
+        json!({"match": named, "kind": "status", "status": 429, "retryAfter": 2, "times": 3}),
+        json!({"match": named, "kind": "latency", "latencyMs": 2500, "times": 2}),
+    ] {
+        env.sim.fault(fault).await?;
+    }
+    let (members, yaml) = crate::batch::named_batch(env, 0xf1a4, "f", N, |_| String::new()).await?;
+    env.apply(ns, &yaml)?;
+    all_succeeded(env, ns, N, Duration::from_secs(100)).await?;
+    let check = crate::batch::check_calls(env, ns, &members).await?;
+    let unexplained: Vec<_> = check
+        .repeated
+        .iter()
+        .filter(|(_, calls, attempts)| *attempts < *calls as i64)
+        .collect();
+    ensure(
+        check.never_called.is_empty() && unexplained.is_empty(),
+        format!(
+            "never called {:?}; calls not in attempts {unexplained:?}",
+            check.never_called
+        ),
+    )?;
+    let list = env.get_json(ns, "tokenrevocations")?;
+    let items = list["items"].as_array().cloned().unwrap_or_default();
+    let mut extra_attempts = 0;
+    for o in &items {
+        let attempts = o["status"]["attempts"].as_i64().unwrap_or_default();
+        extra_attempts += attempts - 1;
+        let at = |field: &str| {
+            o["status"][field]
+                .as_str()
+                .and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok())
+                .map(|t| t.as_second())
+        };
+        if let (Some(start), Some(last)) = (at("startTime"), at("lastAttemptTime")) {
+            // Whole seconds in status: one second of rounding per retry.
+            ensure(
+                last - start >= (attempts - 1),
+                format!(
+                    "{}: {attempts} attempts within {}s",
+                    o["metadata"]["name"],
+                    last - start
+                ),
+            )?;
+        }
+    }
+    ensure(extra_attempts > 0, "no fault hit a revocation")?;
+    let metrics = env
+        .sim_http_get(&format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .await?;
+    let retries = |reason: &str| -> u64 {
+        let prefix =
+            format!("revoker_retries_total{{kind=\"TokenRevocation\",provider=\"onezone\",reason=\"{reason}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .map_or(0, |v| v as u64)
+    };
+    let by_reason: Vec<(&str, u64)> = ["NetworkError", "ProviderUnavailable", "RateLimited", "Timeout"]
+        .into_iter()
+        .map(|r| (r, retries(r)))
+        .collect();
+    ensure(
+        by_reason.iter().all(|(_, n)| *n > 0),
+        format!("every kind of fault shows as retries by reason: {by_reason:?}"),
+    )?;
+    let total: u64 = by_reason.iter().map(|(_, n)| n).sum();
+    ensure(
+        total == extra_attempts as u64,
+        format!("{extra_attempts} extra attempts in status, {total} retries in the metrics ({by_reason:?})"),
+    )?;
+    ensure(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("revoker_provider_pauses_total{provider=\"onezone\"}") && !l.ends_with(" 0")),
+        "the 429s paused the provider",
+    )?;
+    eprintln!("e2e: faults at batch scale: {extra_attempts} retries {by_reason:?}");
+    Ok(())
+}
