@@ -441,6 +441,78 @@ must_fail "schema: strategy.type enum" "$SCHEMA" "at '/strategy/type': value mus
 must_fail "schema: volumeMounts need a mountPath" "$SCHEMA" "at '/volumeMounts/0'" --set 'volumeMounts[0].name=ca'
 must_fail "schema: revisionHistoryLimit is a count" "$SCHEMA" "at '/revisionHistoryLimit'" --set revisionHistoryLimit=-1
 
+section "sharding (examples/helm/sharded-values.yaml)"
+SHARDED=$ROOT/examples/helm/sharded-values.yaml
+# sharded_render FILE: one Deployment, PDB and Lease per shard; each shard's args are the
+# unsharded ones plus its selector, its own Lease, and --check-providers on the first only.
+sharded_render() {
+  "$PYTHON" - "$SHARDED" "$1" "$OUT/default.yaml" "$RELEASE" <<'PY'
+import sys, yaml
+values, rendered, default, release = sys.argv[1:5]
+shards = yaml.safe_load(open(values))["sharding"]["shards"]
+docs = [d for d in yaml.safe_load_all(open(rendered)) if d]
+plain = [d for d in yaml.safe_load_all(open(default)) if d and d["kind"] == "Deployment"][0]
+full = plain["metadata"]["name"]
+plain_args = plain["spec"]["template"]["spec"]["containers"][0]["args"]
+errors = []
+deps = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+pdbs = {d["metadata"]["name"]: d for d in docs if d["kind"] == "PodDisruptionBudget"}
+want = [f"{full}-{s['name']}" for s in shards]
+if sorted(deps) != sorted(want):
+    errors.append(f"Deployments {sorted(deps)}, want {sorted(want)}")
+if sorted(pdbs) != sorted(want):
+    errors.append(f"PodDisruptionBudgets {sorted(pdbs)}, want {sorted(want)}")
+for i, s in enumerate(shards):
+    d = deps.get(f"{full}-{s['name']}")
+    if not d:
+        continue
+    sel = d["spec"]["selector"]["matchLabels"]
+    labels = d["spec"]["template"]["metadata"]["labels"]
+    if sel.get("revoker.dev/shard") != s["name"] or any(labels.get(k) != v for k, v in sel.items()):
+        errors.append(f"{s['name']}: selector {sel} / pod labels {labels}")
+    pdb = pdbs.get(f"{full}-{s['name']}")
+    if pdb and pdb["spec"]["selector"]["matchLabels"] != sel:
+        errors.append(f"{s['name']}: PDB selector {pdb['spec']['selector']} != {sel}")
+    args = d["spec"]["template"]["spec"]["containers"][0]["args"]
+    own = [f"--shard-selector={s['selector']}", f"--check-providers={'true' if i == 0 else 'false'}"]
+    lease = [a for a in plain_args if a.startswith("--lease-name=")][0] + "-" + s["name"]
+    expected = [lease if a.startswith("--lease-name=") else a for a in plain_args] + own
+    if sorted(args) != sorted(expected):
+        errors.append(f"{s['name']}: args {args}, want {expected}")
+leases = [r for d in docs if d["kind"] == "Role" and d["metadata"]["name"].endswith("-leader-election")
+          for r in d["rules"] if r.get("resourceNames")]
+names = sorted(n for r in leases for n in r["resourceNames"])
+want_leases = sorted(f"revoker-leader-{s['name']}" for s in shards)
+if names != want_leases:
+    errors.append(f"leader-election Role covers Leases {names}, want {want_leases}")
+if errors:
+    print("\n".join(errors)); sys.exit(1)
+print(f"{len(shards)} shards: Deployments, PDBs, Leases and args as expected")
+PY
+}
+# shard_args_accepted FILE: the real binary accepts every shard Deployment's args.
+shard_args_accepted() {
+  local n
+  n=$("$PYTHON" -c '
+import sys, yaml
+deps = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d and d.get("kind") == "Deployment"]
+for i, d in enumerate(deps):
+    open(f"{sys.argv[1]}.{i}", "w").write(yaml.safe_dump(d))
+print(len(deps))' "$1")
+  for ((i = 0; i < n; i++)); do args_accepted "$1.$i" || return 1; done
+}
+if helm_template --values "$SHARDED" >"$OUT/sharded.yaml" 2>"$OUT/sharded.err"; then
+  run "one Deployment, PDB and Lease per shard; selector, own Lease, providers checked by the first" sharded_render "$OUT/sharded.yaml"
+  [[ -x $REVOKER_BIN ]] && run "revoker accepts every shard's args" shard_args_accepted "$OUT/sharded.yaml"
+else
+  fail "template sharded"
+  sed 's/^/        /' "$OUT/sharded.err"
+fi
+must_fail "sharding: a shard name used twice" "execution error" 'the shard name "a" is used twice' --values "$SHARDED" --set 'sharding.shards[1].name=a'
+must_fail "schema: a shard name is a DNS label" "$SCHEMA" "at '/sharding/shards/0/name'" --values "$SHARDED" --set 'sharding.shards[0].name=Shard_A'
+must_fail "schema: a shard needs a selector" "$SCHEMA" "missing property 'selector'" --set 'sharding.shards[0].name=a'
+must_fail "sharding needs leader election" "execution error" "sharding.shards requires leaderElection.enabled=true" --values "$SHARDED" --set leaderElection.enabled=false --set replicaCount=1
+
 # --- values table -------------------------------------------------------------------------------
 section "README values table"
 run "every values.yaml leaf key is in charts/revoker/README.md" "$PYTHON" "$ROOT/hack/values-table.py" --check

@@ -149,11 +149,44 @@ Container image reference: repository, then @digest or :tag (default: appVersion
 {{- end }}
 
 {{/*
+The controller Deployments: one per entry of sharding.shards, or a single one (an entry with no
+name) acting on every revocation.
+*/}}
+{{- define "revoker.shards" -}}
+{{- if .Values.sharding.shards }}
+{{- toYaml .Values.sharding.shards }}
+{{- else }}
+- {}
+{{- end }}
+{{- end }}
+
+{{/*
+The Lease of a shard (dict root, shard): leaderElection.leaseName, with "-<shard name>" per shard.
+*/}}
+{{- define "revoker.leaseName" -}}
+{{- if .shard.name }}
+{{- printf "%s-%s" .root.Values.leaderElection.leaseName .shard.name }}
+{{- else }}
+{{- .root.Values.leaderElection.leaseName }}
+{{- end }}
+{{- end }}
+
+{{/*
 Checks of value combinations the schema cannot express. Included by the Deployment.
 */}}
 {{- define "revoker.validate" -}}
 {{- if and (gt (int .Values.replicaCount) 1) (not .Values.leaderElection.enabled) }}
 {{- fail "replicaCount > 1 requires leaderElection.enabled=true: two active controllers could revoke the same credential twice" }}
+{{- end }}
+{{- if and .Values.sharding.shards (not .Values.leaderElection.enabled) }}
+{{- fail "sharding.shards requires leaderElection.enabled=true: each shard runs under its own Lease" }}
+{{- end }}
+{{- $names := list }}
+{{- range .Values.sharding.shards }}
+{{- if has .name $names }}
+{{- fail (printf "sharding.shards: the shard name %q is used twice; each shard needs its own name (and Lease)" .name) }}
+{{- end }}
+{{- $names = append $names .name }}
 {{- end }}
 {{- if hasKey .Values "securityContext" }}
 {{- fail "securityContext is not a value of this chart (charts disagree on whether it means the pod or the container): set the container's with containerSecurityContext and the pod's with podSecurityContext" }}
