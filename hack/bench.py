@@ -12,6 +12,9 @@ Per run (N revocations, provider latency L):
      robin) while watches follow them; the time runs from the first create to the last
      Succeeded/Failed seen.
   3. Idle: nothing to do for --idle seconds.
+With --shards S > 1, S operator processes each run one shard (`--shard-selector revoker.dev/shard=i`,
+their own Lease, the first checks providers) and the revocations are labelled round robin; CPU and
+memory are the sums over the processes.
 Printed per run: time and ratio to the floor, revocations/s, API-server requests per revocation by
 verb/resource/code (kube-apiserver's own apiserver_request_total), status writes per revocation
 (409s included), simulator calls (revoking, login/token, digest challenges), operator peak RSS
@@ -37,7 +40,8 @@ import urllib.request
 
 GROUP = "/apis/revoker.dev/v1alpha1"
 SIM = "http://127.0.0.1:18080"
-METRICS = "http://127.0.0.1:18081/metrics"
+METRICS_PORT = 18081
+METRICS = f"http://127.0.0.1:{METRICS_PORT}/metrics"
 ATLAS_FED, ATLAS_IDP = "55fa922fb343282757d9554e", "32b6e34b3d91647abb20e7b8"
 MIX = [
     ("jwksrevocations", "JwksRevocation",
@@ -163,11 +167,12 @@ def proc_figures(pid):
     return cpu, kib("VmRSS"), kib("VmHWM")
 
 
-def operator_reconciles():
+def operator_reconciles(shards=1):
     total = 0.0
-    for line in http_get(METRICS).splitlines():
-        if line.startswith("revoker_reconciles_total"):
-            total += float(line.rsplit(" ", 1)[1])
+    for i in range(shards):
+        for line in http_get(f"http://127.0.0.1:{METRICS_PORT + i}/metrics").splitlines():
+            if line.startswith("revoker_reconciles_total"):
+                total += float(line.rsplit(" ", 1)[1])
     return total
 
 
@@ -284,17 +289,52 @@ def wait_providers_ready(kube, ns):
     raise RuntimeError(f"providers in {ns} did not become Ready")
 
 
-def start_operator(args, log):
+def shard_flags(i, shards):
+    if shards == 1:
+        return []
+    return ["--shard-selector", f"revoker.dev/shard={i}", "--lease-name", f"revoker-leader-bench-{i}",
+            f"--check-providers={'true' if i == 0 else 'false'}"]
+
+
+def start_operators(args, log, shards):
+    """One operator process per shard, metrics on consecutive ports from METRICS_PORT."""
     env = dict(os.environ, KUBECONFIG=args.operator_kubeconfig)
-    proc = subprocess.Popen(args.operator_cmd.split(), env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                            start_new_session=True)
-    for _ in range(300):
-        try:
-            http_get(METRICS)
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("the operator did not start")
+    procs = []
+    for i in range(shards):
+        cmd = args.operator_cmd.replace(f"127.0.0.1:{METRICS_PORT}", f"127.0.0.1:{METRICS_PORT + i}").split()
+        procs.append(subprocess.Popen(cmd + shard_flags(i, shards), env=env, stdout=log, stderr=log,
+                                      stdin=subprocess.DEVNULL, start_new_session=True))
+        for _ in range(300):
+            try:
+                http_get(f"http://127.0.0.1:{METRICS_PORT + i}/metrics")
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(f"operator {i} did not start")
+    return procs
+
+
+def procs_figures(procs):
+    figures = [proc_figures(p.pid) for p in procs]
+    return tuple(sum(f[k] for f in figures) for k in range(3))
+
+
+SHARD_LEASES_RBAC = """apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: revoker-bench-shard-leases, namespace: revoker-system}
+rules:
+  - apiGroups: [coordination.k8s.io]
+    resources: [leases]
+    resourceNames: [revoker-leader-bench-0, revoker-leader-bench-1, revoker-leader-bench-2, revoker-leader-bench-3]
+    verbs: [get, update, patch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: revoker-bench-shard-leases, namespace: revoker-system}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: revoker-bench-shard-leases}
+subjects: [{kind: ServiceAccount, name: revoker, namespace: revoker-system}]
+"""
 
 
 def stop_operator(proc):
@@ -310,8 +350,8 @@ def kubectl(*argv):
     subprocess.run(["kubectl", *argv], check=True, capture_output=True, text=True)
 
 
-def one_run(kube, args, n, latency, log):
-    ns = f"bench-{n}-{latency}ms"
+def one_run(kube, args, n, latency, shards, log):
+    ns = f"bench-{n}-{latency}ms-{shards}s"
     kubectl("create", "namespace", ns)
     kubectl("apply", "-n", ns, "-f", "examples/providers.yaml")
     # A first, small floor warms the API server up (CRD schema, connections); the second is measured.
@@ -321,18 +361,19 @@ def one_run(kube, args, n, latency, log):
     http_send("DELETE", f"{SIM}/_sim/faults")
     if latency:
         http_send("POST", f"{SIM}/_sim/faults", {"match": {"path": "/*"}, "kind": "latency", "latencyMs": latency})
-    operator = start_operator(args, log)
+    operators = start_operators(args, log, shards)
     try:
         wait_providers_ready(kube, ns)
         time.sleep(1)
         http_send("POST", f"{SIM}/_sim/calls/reset")
         before = apiserver_requests(kube)
-        cpu0, _, _ = proc_figures(operator.pid)
+        cpu0, _, _ = procs_figures(operators)
         finished = Finished(kube, ns, n)
 
         def create(i):
             plural, kind, spec = MIX[i % len(MIX)]
-            body = {"apiVersion": "revoker.dev/v1alpha1", "kind": kind, "metadata": {"name": f"bench-{i}"}, "spec": spec}
+            meta = {"name": f"bench-{i}", "labels": {"revoker.dev/shard": str(i % shards)}}
+            body = {"apiVersion": "revoker.dev/v1alpha1", "kind": kind, "metadata": meta, "spec": spec}
             status, text = kube.call("POST", f"{GROUP}/namespaces/{ns}/{plural}", body)
             if status != 201:
                 raise RuntimeError(f"create bench-{i}: {status} {text[:200]!r}")
@@ -343,24 +384,26 @@ def one_run(kube, args, n, latency, log):
         end = max(finished.done.values(), default=time.monotonic())
         batch_s = end - start
         after = apiserver_requests(kube)
-        cpu1, rss, hwm = proc_figures(operator.pid)
+        cpu1, rss, hwm = procs_figures(operators)
         sim = simulator_counts()
 
-        r0 = operator_reconciles()
+        r0 = operator_reconciles(shards)
         idle_before = apiserver_requests(kube)
         sim_idle_before = simulator_counts()["total"]
         time.sleep(args.idle)
         idle_requests = apiserver_requests(kube)
         idle_requests.subtract(idle_before)
-        idle_reconciles = operator_reconciles() - r0
+        idle_reconciles = operator_reconciles(shards) - r0
         idle_calls = simulator_counts()["total"] - sim_idle_before
     finally:
-        stop_operator(operator)
+        for operator in operators:
+            stop_operator(operator)
     http_send("DELETE", f"{SIM}/_sim/faults")
 
     delta = after
     delta.subtract(before)
-    print(f"\n### N = {n}, provider latency {latency} ms, {args.clients} clients; operator: {args.operator_cmd.split(' ', 1)[1]}\n")
+    shard_words = f"{shards} shard processes" if shards > 1 else "1 process"
+    print(f"\n### N = {n}, provider latency {latency} ms, {args.clients} clients, {shard_words}; operator: {args.operator_cmd.split(' ', 1)[1]}\n")
     print("| figure | value |\n|---|---|")
     print(f"| finished | {done}/{n} ({len(finished.failed)} Failed) |")
     print(f"| floor: {n} creates + {n} status patches | {floor_s:.2f} s |")
@@ -401,6 +444,7 @@ def main():
     parser.add_argument("--n", default="1000", help="comma list of batch sizes")
     parser.add_argument("--latency", default="0", help="comma list of provider latencies in ms")
     parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--shards", default="1", help="comma list of shard process counts (1 to 4)")
     parser.add_argument("--idle", type=int, default=30, help="seconds of idleness measured after each batch")
     parser.add_argument("--kubeconfig", required=True)
     parser.add_argument("--operator-kubeconfig", required=True)
@@ -413,10 +457,16 @@ def main():
         if status not in (201, 409):
             raise RuntimeError(f"floor CRD: {status} {text[:200]!r}")
         kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd['metadata']['name']}")
+    shard_counts = [int(x) for x in args.shards.split(",")]
+    if any(not 1 <= s <= 4 for s in shard_counts):
+        raise SystemExit("--shards: 1 to 4 processes")
+    if max(shard_counts) > 1:
+        subprocess.run(["kubectl", "apply", "-f", "-"], input=SHARD_LEASES_RBAC, check=True, capture_output=True, text=True)
     with open(args.operator_log, "ab") as log:
         for n in [int(x) for x in args.n.split(",")]:
             for latency in [int(x) for x in args.latency.split(",")]:
-                one_run(kube, args, n, latency, log)
+                for shards in shard_counts:
+                    one_run(kube, args, n, latency, shards, log)
 
 
 if __name__ == "__main__":

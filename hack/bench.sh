@@ -2,7 +2,7 @@
 # Benchmark (figures, not assertions) on the quickstart environment: the real control plane, the
 # provider simulator and the release operator (started fresh for each run by hack/bench.py).
 #
-#   hack/bench.sh [N[,N...]] [LATENCY_MS[,LATENCY_MS...]]   default: 1000 0
+#   hack/bench.sh [N[,N...]] [LATENCY_MS[,LATENCY_MS...]] [SHARDS[,SHARDS...]]   default: 1000 0 1
 #   BENCH_CLIENTS=8 BENCH_IDLE=30 BENCH_OPERATOR_FLAGS="--concurrency 8 ..." hack/bench.sh 100,1000,5000 0,50
 #
 # Each run prints one table: the floor (N creates + N status patches by a minimal client, in the
@@ -15,6 +15,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 SIZES=${1:-1000}
 LATENCIES=${2:-0}
+SHARDS=${3:-1}
 DIR=${REVOKER_QUICKSTART_DIR:-/tmp/revoker-quickstart}
 FLAGS=${BENCH_OPERATOR_FLAGS:---concurrency 8 --provider-qps 100 --provider-concurrency 8}
 trap 'hack/quickstart.sh down >/dev/null 2>&1 || true' EXIT
@@ -24,7 +25,7 @@ cargo build --quiet --release --workspace --bins
 hack/quickstart.sh --keep >/dev/null
 export KUBECONFIG=$DIR/cp/admin.kubeconfig PATH="$(hack/bin-path.sh):$PATH"
 kill "$(cat "$DIR/operator.pid")"; sleep 1
-python3 hack/bench.py --n "$SIZES" --latency "$LATENCIES" \
+python3 hack/bench.py --n "$SIZES" --latency "$LATENCIES" --shards "$SHARDS" \
   --clients "${BENCH_CLIENTS:-8}" --idle "${BENCH_IDLE:-30}" \
   --kubeconfig "$KUBECONFIG" --operator-kubeconfig "$DIR/operator.kubeconfig" \
   --operator-log "$DIR/operator.log" \

@@ -21,9 +21,11 @@ use super::registry::ProviderStores;
 use super::resources::Revocation;
 use super::revocation;
 use super::{Context, Error, ProviderRegistry};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+
 use crate::api::{
-    AuthMethodRevocation, ClusterRevocationProvider, JwksRevocation, ProviderRefKind, RevocationProvider,
-    TokenRevocation,
+    AuthMethodRevocation, ClusterRevocationProvider, ConditionType, JwksRevocation, ProviderRefKind,
+    RevocationProvider, RevocationStatus, TokenRevocation,
 };
 use crate::providers::http::HttpSettings;
 use crate::telemetry::{METRICS, ReconcileErrorLabels};
@@ -414,19 +416,18 @@ struct Wakers {
 /// kubectl's copy of the applied manifest: as large as the spec again, and never read here.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
-/// A controller whose cache keeps objects without what the operator never reads: managedFields
-/// and the last-applied annotation, together most of a small object. Status writes are not
-/// affected: the API server takes the metadata of a /status update from the stored object.
-fn slim_controller<K>(api: Api<K>, selector: Option<&str>) -> Controller<K>
-where
-    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
-{
+/// A revocation controller whose cache keeps objects without what the operator never reads:
+/// managedFields and the last-applied annotation, together most of a small object, and of a
+/// finished revocation everything its status says but what is still read (`finished_summary`).
+/// Status writes are not affected: the API server takes the metadata of a /status update from the
+/// stored object, and a finished revocation's status is never written again.
+fn slim_controller<K: Revocation>(api: Api<K>, selector: Option<&str>) -> Controller<K> {
     let (reader, writer) = reflector::store();
     let mut config = watcher::Config::default().any_semantic();
     if let Some(selector) = selector {
         config = config.labels(selector);
     }
-    let objects = reflector(writer, watcher(api, config).modify(slim)).applied_objects();
+    let objects = reflector(writer, watcher(api, config).modify(slim_revocation)).applied_objects();
     Controller::for_stream(objects, reader)
 }
 
@@ -439,6 +440,38 @@ fn slim<K: kube::Resource>(obj: &mut K) {
             meta.annotations = None;
         }
     }
+}
+
+fn slim_revocation<K: Revocation>(obj: &mut K) {
+    slim(obj);
+    if let Some(summary) = obj.revocation_status().and_then(finished_summary) {
+        obj.set_revocation_status(summary);
+    }
+}
+
+/// What is still read of a finished revocation: its phase (never run again), completion time and
+/// attempts (the TTL, `waiting_on`), and the reason of its `Succeeded` condition (the
+/// `revoker_revocation_info` series). Messages, provider results and the other conditions stay in
+/// the API server, where `kubectl` reads them. None for an unfinished revocation.
+fn finished_summary(status: &RevocationStatus) -> Option<RevocationStatus> {
+    if !status.phase.is_finished() {
+        return None;
+    }
+    let succeeded = status
+        .conditions
+        .iter()
+        .filter(|c| c.type_ == ConditionType::Succeeded.as_str())
+        .map(|c| Condition {
+            message: String::new(),
+            ..c.clone()
+        });
+    Some(RevocationStatus {
+        phase: status.phase,
+        attempts: status.attempts,
+        completion_time: status.completion_time.clone(),
+        conditions: succeeded.collect(),
+        ..RevocationStatus::default()
+    })
 }
 
 fn controller_config(concurrency: u16) -> controller::Config {
@@ -570,6 +603,41 @@ mod tests {
     use super::*;
     use k8s_openapi::api::core::v1::ConfigMap;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ManagedFieldsEntry;
+
+    #[test]
+    fn a_finished_revocation_is_cached_with_only_what_is_still_read() {
+        let status: RevocationStatus = serde_json::from_value(serde_json::json!({
+            "phase": "Succeeded", "attempts": 2, "completionTime": "2026-01-01T00:00:05Z",
+            "message": "revoked the JWKS of identity provider 32b6e34b3d91647abb20e7b8",
+            "providerResult": {"operation": "revokeJwksFromIdentityProvider", "httpStatus": 204},
+            "conditions": [
+                {"type": "Ready", "status": "True", "reason": "Revoked", "message": "revoked the JWKS", "lastTransitionTime": "2026-01-01T00:00:05Z"},
+                {"type": "Succeeded", "status": "True", "reason": "Revoked", "message": "", "lastTransitionTime": "2026-01-01T00:00:05Z"},
+            ],
+        }))
+        .expect("a status");
+        let summary = finished_summary(&status).expect("finished");
+        assert_eq!((summary.phase, summary.attempts), (status.phase, 2));
+        assert_eq!(summary.completion_time, status.completion_time);
+        assert_eq!(summary.conditions.len(), 1);
+        assert_eq!(
+            (
+                summary.conditions[0].type_.as_str(),
+                summary.conditions[0].reason.as_str()
+            ),
+            ("Succeeded", "Revoked")
+        );
+        assert!(summary.message.is_none() && summary.provider_result.is_none());
+
+        let running = RevocationStatus {
+            phase: crate::api::Phase::Running,
+            ..status
+        };
+        assert!(
+            finished_summary(&running).is_none(),
+            "an unfinished one is cached whole"
+        );
+    }
 
     #[test]
     fn the_cached_copy_drops_managed_fields_and_the_last_applied_manifest_only() {
