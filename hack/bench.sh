@@ -26,7 +26,7 @@ hack/quickstart.sh --keep >/dev/null
 export KUBECONFIG=$DIR/cp/admin.kubeconfig PATH="$(hack/bin-path.sh):$PATH"
 kill "$(cat "$DIR/operator.pid")"; sleep 1
 python3 hack/bench.py --n "$SIZES" --latency "$LATENCIES" --shards "$SHARDS" \
-  --clients "${BENCH_CLIENTS:-8}" --idle "${BENCH_IDLE:-30}" \
+  --clients "${BENCH_CLIENTS:-8}" --idle "${BENCH_IDLE:-60}" \
   --kubeconfig "$KUBECONFIG" --operator-kubeconfig "$DIR/operator.kubeconfig" \
   --operator-log "$DIR/operator.log" \
   --operator-cmd "target/release/revoker run --allowed-host http://127.0.0.1:18080 --metrics-addr 127.0.0.1:18081 --log-format json --log-level warn --cluster-resource-namespace revoker-system $FLAGS"

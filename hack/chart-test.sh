@@ -711,6 +711,8 @@ PY
     done
     can_i yes get secrets -n "$ns" || ok=1
     for v in list watch create update patch delete; do can_i no "$v" secrets -n "$ns" || ok=1; done
+    can_i yes get configmaps -n "$ns" || ok=1
+    for v in list watch create update delete; do can_i no "$v" configmaps -n "$ns" || ok=1; done
     for v in get list watch; do can_i yes "$v" namespaces || ok=1; done
     for v in create update patch delete; do can_i no "$v" namespaces || ok=1; done
     for v in create patch; do can_i yes "$v" events.events.k8s.io -n "$ns" || ok=1; done
@@ -742,6 +744,7 @@ PY
       done
       scoped_can_i yes get secrets -n "$ns" || ok=1
       for v in list watch; do scoped_can_i no "$v" secrets -n "$ns" || ok=1; done
+      scoped_can_i yes get configmaps -n "$ns" || ok=1
       for v in create patch; do scoped_can_i yes "$v" events.events.k8s.io -n "$ns" || ok=1; done
     done
     # Nothing outside the watched namespaces, nothing cluster-scoped.

@@ -82,7 +82,7 @@ fn files_naming(dir: &str, type_name: &str) -> Vec<String> {
                 .into_owned();
             if path.is_dir() {
                 stack.push(path);
-            } else if relative.ends_with(".rs") && !relative.ends_with("tests.rs") {
+            } else if relative.ends_with(".rs") && !relative.ends_with("tests.rs") && !relative.contains("/tests/") {
                 let code = std::fs::read_to_string(&path).expect("source");
                 let code = code.split("#[cfg(test)]").next().unwrap_or_default();
                 if patterns.iter().any(|p| code.contains(p.as_str())) {

@@ -63,6 +63,49 @@ impl SecretKeyRef {
     }
 }
 
+/// Where an identifier is read from instead of the manifest: a key of a Secret or of a ConfigMap in
+/// the revocation's namespace, as a rotation pipeline writes it. Read when the revocation runs
+/// (missing: it waits as CredentialsUnavailable); the first value read is the one revoked.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "has(self.secretKeyRef) != has(self.configMapKeyRef)",
+     "message": "set exactly one of secretKeyRef and configMapKeyRef"}
+]))]
+pub struct IdSource {
+    /// A key of a Secret in the revocation's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_ref: Option<ObjectKeyRef>,
+    /// A key of a ConfigMap in the revocation's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_key_ref: Option<ObjectKeyRef>,
+}
+
+/// A key of a Secret or ConfigMap.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectKeyRef {
+    /// Name of the object (in the revocation's namespace).
+    #[schemars(length(min = 1, max = 253), regex(pattern = super::ids::OBJECT_NAME_PATTERN))]
+    pub name: String,
+    /// Key within the object's data.
+    #[schemars(length(min = 1, max = 253), regex(pattern = super::ids::SECRET_KEY_PATTERN))]
+    pub key: String,
+}
+
+impl IdSource {
+    /// Check the object name and key; errors name `<field>.…Ref.name` or `.key`.
+    pub fn validate_ids(&self, field: &str) -> Result<(), InvalidId> {
+        let (which, at) = match (&self.secret_key_ref, &self.config_map_key_ref) {
+            (Some(at), _) => ("secretKeyRef", at),
+            (None, Some(at)) => ("configMapKeyRef", at),
+            (None, None) => return Ok(()),
+        };
+        validate_id(&format!("{field}.{which}.name"), IdKind::ObjectName, &at.name)?;
+        validate_id(&format!("{field}.{which}.key"), IdKind::SecretKey, &at.key)
+    }
+}
+
 /// A Secret in the provider's credential namespace (the provider's own namespace for a
 /// `RevocationProvider`, the operator's namespace for a `ClusterRevocationProvider`).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]

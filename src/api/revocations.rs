@@ -3,7 +3,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::ids::{ATLAS_ID_PATTERN, IdKind, InvalidId, ONEZONE_ID_PATTERN, UUID_PATTERN, validate_id};
-use super::{ProviderRef, RevocationStatus, SecretKeyRef};
+use super::{IdSource, ProviderRef, RevocationStatus, SecretKeyRef};
 
 /// Default number of retries after transient errors.
 pub const DEFAULT_BACKOFF_LIMIT: i32 = 6;
@@ -90,13 +90,21 @@ revocation_spec! {
 /// An Atlas OIDC identity provider.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "has(self.identityProviderId) != has(self.identityProviderIdFrom)",
+     "message": "set exactly one of identityProviderId and identityProviderIdFrom"}
+]))]
 pub struct AtlasJwksTarget {
     /// 24-hex id of the federation (federationSettingsId).
     #[schemars(regex(pattern = ATLAS_ID_PATTERN), length(min = 24, max = 24))]
     pub federation_settings_id: String,
     /// 24-hex id of the OIDC identity provider (not the legacy 20-hex id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = ATLAS_ID_PATTERN), length(min = 24, max = 24))]
-    pub identity_provider_id: String,
+    pub identity_provider_id: Option<String>,
+    /// Read identityProviderId from a Secret or ConfigMap key instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_provider_id_from: Option<IdSource>,
 }
 
 revocation_spec! {
@@ -138,10 +146,18 @@ pub struct AtlasX509Target {
 /// An Infisical machine identity and the auth method to remove from it.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(extend("x-kubernetes-validations" = [
+    {"rule": "has(self.identityId) != has(self.identityIdFrom)",
+     "message": "set exactly one of identityId and identityIdFrom"}
+]))]
 pub struct InfisicalAuthMethodTarget {
     /// Machine identity id (a UUID).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = UUID_PATTERN), length(max = 36))]
-    pub identity_id: String,
+    pub identity_id: Option<String>,
+    /// Read identityId from a Secret or ConfigMap key instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_id_from: Option<IdSource>,
     /// The auth method whose configuration is deleted.
     pub auth_method: InfisicalAuthMethod,
 }
@@ -248,8 +264,8 @@ revocation_spec! {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(extend("x-kubernetes-validations" = [
-    {"rule": "self.scope == 'UniversalAuthClientSecret' ? (has(self.identityId) && has(self.clientSecretId) && !has(self.tokenSecretRef)) : (has(self.tokenSecretRef) && !has(self.identityId) && !has(self.clientSecretId))",
-     "message": "scope UniversalAuthClientSecret needs identityId and clientSecretId; scopes AccessToken and TokenAuthToken need tokenSecretRef (and nothing else)"}
+    {"rule": "self.scope == 'UniversalAuthClientSecret' ? (has(self.identityId) != has(self.identityIdFrom) && has(self.clientSecretId) != has(self.clientSecretIdFrom) && !has(self.tokenSecretRef)) : (has(self.tokenSecretRef) && !has(self.identityId) && !has(self.clientSecretId) && !has(self.identityIdFrom) && !has(self.clientSecretIdFrom))",
+     "message": "scope UniversalAuthClientSecret needs identityId (or identityIdFrom) and clientSecretId (or clientSecretIdFrom); scopes AccessToken and TokenAuthToken need tokenSecretRef (and nothing else)"}
 ]))]
 pub struct InfisicalTokenTarget {
     /// AccessToken: a machine-identity access token; TokenAuthToken: a token-auth token (both are
@@ -267,6 +283,13 @@ pub struct InfisicalTokenTarget {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = UUID_PATTERN), length(max = 36))]
     pub client_secret_id: Option<String>,
+    /// Read identityId from a Secret or ConfigMap key instead (scope UniversalAuthClientSecret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_id_from: Option<IdSource>,
+    /// Read clientSecretId from a Secret or ConfigMap key instead (scope
+    /// UniversalAuthClientSecret): where a rotation leaves the id of the client secret it replaced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret_id_from: Option<IdSource>,
 }
 
 /// Infisical token scopes.
@@ -287,8 +310,8 @@ pub enum InfisicalTokenScope {
 #[schemars(extend("x-kubernetes-validations" = [
     {"rule": "self.scope == 'UserTemporaryTokens' ? has(self.userId) : !has(self.userId)",
      "message": "userId is required for scope UserTemporaryTokens and not allowed otherwise"},
-    {"rule": "self.scope == 'NamedToken' ? has(self.tokenId) : (!has(self.tokenId) && !has(self.namedTokenAction))",
-     "message": "tokenId is required for scope NamedToken; tokenId and namedTokenAction are not allowed otherwise"}
+    {"rule": "self.scope == 'NamedToken' ? has(self.tokenId) != has(self.tokenIdFrom) : (!has(self.tokenId) && !has(self.tokenIdFrom) && !has(self.namedTokenAction))",
+     "message": "scope NamedToken needs tokenId or tokenIdFrom (one of them); tokenId, tokenIdFrom and namedTokenAction are not allowed otherwise"}
 ]))]
 pub struct OnezoneTokenTarget {
     /// UserTemporaryTokens: all temporary tokens of userId (needs oz_tokens_manage);
@@ -303,6 +326,9 @@ pub struct OnezoneTokenTarget {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = ONEZONE_ID_PATTERN), length(min = 1, max = 128))]
     pub token_id: Option<String>,
+    /// Read tokenId from a Secret or ConfigMap key instead (scope NamedToken).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_id_from: Option<IdSource>,
     /// Revoke (default): mark the named token revoked (reversible in Onezone). Delete: delete it
     /// (permanent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -343,11 +369,12 @@ impl JwksRevocationSpec {
                 IdKind::AtlasId,
                 &atlas.federation_settings_id,
             )?;
-            validate_id(
-                "spec.atlas.identityProviderId",
-                IdKind::AtlasId,
-                &atlas.identity_provider_id,
-            )?;
+            if let Some(id) = &atlas.identity_provider_id {
+                validate_id("spec.atlas.identityProviderId", IdKind::AtlasId, id)?;
+            }
+            if let Some(from) = &atlas.identity_provider_id_from {
+                from.validate_ids("spec.atlas.identityProviderIdFrom")?;
+            }
         }
         Ok(())
     }
@@ -361,7 +388,12 @@ impl AuthMethodRevocationSpec {
             validate_id("spec.atlas.groupId", IdKind::AtlasId, &atlas.group_id)?;
         }
         if let Some(infisical) = &self.infisical {
-            validate_id("spec.infisical.identityId", IdKind::Uuid, &infisical.identity_id)?;
+            if let Some(id) = &infisical.identity_id {
+                validate_id("spec.infisical.identityId", IdKind::Uuid, id)?;
+            }
+            if let Some(from) = &infisical.identity_id_from {
+                from.validate_ids("spec.infisical.identityIdFrom")?;
+            }
         }
         Ok(())
     }
@@ -384,6 +416,14 @@ impl TokenRevocationSpec {
             if let Some(secret) = &infisical.token_secret_ref {
                 secret.validate_ids("spec.infisical.tokenSecretRef")?;
             }
+            for (field, from) in [
+                ("spec.infisical.identityIdFrom", &infisical.identity_id_from),
+                ("spec.infisical.clientSecretIdFrom", &infisical.client_secret_id_from),
+            ] {
+                if let Some(from) = from {
+                    from.validate_ids(field)?;
+                }
+            }
         }
         if let Some(onezone) = &self.onezone {
             for (field, value) in [
@@ -393,6 +433,9 @@ impl TokenRevocationSpec {
                 if let Some(value) = value {
                     validate_id(field, IdKind::OnezoneId, value)?;
                 }
+            }
+            if let Some(from) = &onezone.token_id_from {
+                from.validate_ids("spec.onezone.tokenIdFrom")?;
             }
         }
         Ok(())

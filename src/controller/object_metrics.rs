@@ -13,7 +13,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 
 use super::provider_status::ProviderObject;
-use super::resources::Revocation;
+use super::resources::{ResolvedIds, Revocation};
 use crate::api::{ConditionStatus, ConditionType};
 
 /// Labels of `revoker_revocation_info`.
@@ -142,7 +142,10 @@ fn revocation_info<K: Revocation>(obj: &K) -> RevocationInfo {
         namespace: obj.namespace().unwrap_or_default(),
         name: obj.name_any(),
         kind: K::KIND.into(),
-        provider: obj.plan().map(|p| p.provider_type().to_string()).unwrap_or_default(),
+        provider: obj
+            .plan(&ResolvedIds::placeholders(&obj.id_lookups()))
+            .map(|p| p.provider_type().to_string())
+            .unwrap_or_default(),
         phase: status.map(|s| s.phase).unwrap_or_default().to_string(),
         reason,
         dry_run: obj.lifecycle().dry_run.to_string(),

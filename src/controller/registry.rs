@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use kube::core::{Selector, SelectorExt};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, Client, ResourceExt};
@@ -427,6 +427,33 @@ impl ProviderRegistry {
                 other => format!("could not be read ({})", kube_reason(other)),
             };
             ProviderError::waiting(Reason::CredentialsUnavailable, format!("{at} {why}; waiting for it"))
+        })
+    }
+
+    /// Read one key of a ConfigMap (`data`, else `binaryData` as UTF-8); a missing object or key
+    /// (or one the operator may not read) is `CredentialsUnavailable`, as for a Secret.
+    pub async fn read_config_map_key(&self, namespace: &str, name: &str, key: &str) -> Result<String, ProviderError> {
+        let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), namespace);
+        let at = format!("ConfigMap {namespace}/{name}");
+        let map = api.get(name).await.map_err(|e| {
+            let why = match &e {
+                kube::Error::Api(s) if s.code == 404 => "was not found".to_string(),
+                kube::Error::Api(s) if s.code == 403 => "cannot be read by the operator (RBAC)".to_string(),
+                other => format!("could not be read ({})", kube_reason(other)),
+            };
+            ProviderError::waiting(Reason::CredentialsUnavailable, format!("{at} {why}; waiting for it"))
+        })?;
+        let text = map.data.as_ref().and_then(|d| d.get(key)).cloned().or_else(|| {
+            map.binary_data
+                .as_ref()
+                .and_then(|d| d.get(key))
+                .and_then(|b| String::from_utf8(b.0.clone()).ok())
+        });
+        text.ok_or_else(|| {
+            ProviderError::waiting(
+                Reason::CredentialsUnavailable,
+                format!("{at} has no key {key:?} (as text); waiting for it"),
+            )
         })
     }
 

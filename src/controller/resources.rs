@@ -6,10 +6,10 @@ use secrecy::SecretString;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::api::ids::InvalidId;
+use crate::api::ids::{IdKind, InvalidId};
 use crate::api::{
-    AuthMethodRevocation, InfisicalTokenScope, JwksRevocation, NamedTokenAction, OnezoneTokenScope, ProviderRef,
-    ProviderType, RevocationStatus, SecretKeyRef, TokenRevocation,
+    AuthMethodRevocation, IdSource, InfisicalTokenScope, JwksRevocation, NamedTokenAction, OnezoneTokenScope,
+    ProviderRef, ProviderType, RevocationStatus, SecretKeyRef, TokenRevocation,
 };
 use crate::providers::Operation;
 
@@ -76,6 +76,54 @@ impl Planned {
     }
 }
 
+/// An identifier the spec reads from a Secret or ConfigMap key instead of naming it.
+#[derive(Clone, Debug)]
+pub struct IdLookup {
+    /// The spec field it stands for, e.g. `spec.onezone.tokenId`.
+    pub field: &'static str,
+    /// Its alphabet.
+    pub kind: IdKind,
+    /// Where it is read from.
+    pub source: IdSource,
+}
+
+/// Identifiers read for the lookups of a spec, by field.
+#[derive(Clone, Debug, Default)]
+pub struct ResolvedIds(std::collections::BTreeMap<&'static str, String>);
+
+impl ResolvedIds {
+    /// Record the value read for `field`.
+    pub fn insert(&mut self, field: &'static str, value: String) {
+        self.0.insert(field, value);
+    }
+
+    /// Stand-ins for the lookups of a spec: enough to tell its provider type without reading.
+    pub fn placeholders(lookups: &[IdLookup]) -> Self {
+        ResolvedIds(lookups.iter().map(|l| (l.field, String::from("-"))).collect())
+    }
+
+    /// True when a spec read no identifier from an object.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The spec's own value of `field`, else the one read for it.
+    fn value(&self, field: &'static str, inline: &Option<String>) -> Result<String, String> {
+        inline
+            .clone()
+            .or_else(|| self.0.get(field).cloned())
+            .ok_or_else(|| format!("{field} is required"))
+    }
+}
+
+/// Lookups of the `…From` fields that are set.
+fn lookups<const N: usize>(fields: [(&'static str, IdKind, &Option<IdSource>); N]) -> Vec<IdLookup> {
+    fields
+        .into_iter()
+        .filter_map(|(field, kind, source)| source.clone().map(|source| IdLookup { field, kind, source }))
+        .collect()
+}
+
 /// A revocation kind.
 pub trait Revocation:
     Resource<DynamicType = (), Scope = NamespaceResourceScope>
@@ -95,12 +143,20 @@ pub trait Revocation:
     fn revocation_status(&self) -> Option<&RevocationStatus>;
     /// Replace the status.
     fn set_revocation_status(&mut self, status: RevocationStatus);
-    /// The operation, or why the spec cannot be executed (the schema rejects most such specs).
-    fn plan(&self) -> Result<Planned, String>;
+    /// Identifiers to read from Secrets or ConfigMaps before planning.
+    fn id_lookups(&self) -> Vec<IdLookup>;
+    /// The operation, with the identifiers `ids` read for the lookups, or why the spec cannot be
+    /// executed (the schema rejects most such specs).
+    fn plan(&self, ids: &ResolvedIds) -> Result<Planned, String>;
     /// Every identifier of the spec against its provider's alphabet (the schema's rules, again:
     /// an object stored before a stricter schema, or written around it, must not reach a provider).
     fn validate_ids(&self) -> Result<(), InvalidId>;
 }
+
+const IDP_FIELD: &str = "spec.atlas.identityProviderId";
+const IDENTITY_FIELD: &str = "spec.infisical.identityId";
+const CLIENT_SECRET_FIELD: &str = "spec.infisical.clientSecretId";
+const TOKEN_ID_FIELD: &str = "spec.onezone.tokenId";
 
 macro_rules! lifecycle_of {
     ($spec:expr) => {
@@ -134,11 +190,16 @@ impl Revocation for JwksRevocation {
         lifecycle_of!(self.spec)
     }
     status_accessors!();
-    fn plan(&self) -> Result<Planned, String> {
+    fn id_lookups(&self) -> Vec<IdLookup> {
+        self.spec.atlas.as_ref().map_or_else(Vec::new, |atlas| {
+            lookups([(IDP_FIELD, IdKind::AtlasId, &atlas.identity_provider_id_from)])
+        })
+    }
+    fn plan(&self, ids: &ResolvedIds) -> Result<Planned, String> {
         let atlas = self.spec.atlas.as_ref().ok_or("spec.atlas is required")?;
         Ok(Planned::Ready(Operation::AtlasRevokeJwks {
             federation_settings_id: atlas.federation_settings_id.clone(),
-            identity_provider_id: atlas.identity_provider_id.clone(),
+            identity_provider_id: ids.value(IDP_FIELD, &atlas.identity_provider_id)?,
         }))
     }
 }
@@ -149,13 +210,18 @@ impl Revocation for AuthMethodRevocation {
         lifecycle_of!(self.spec)
     }
     status_accessors!();
-    fn plan(&self) -> Result<Planned, String> {
+    fn id_lookups(&self) -> Vec<IdLookup> {
+        self.spec.infisical.as_ref().map_or_else(Vec::new, |inf| {
+            lookups([(IDENTITY_FIELD, IdKind::Uuid, &inf.identity_id_from)])
+        })
+    }
+    fn plan(&self, ids: &ResolvedIds) -> Result<Planned, String> {
         match (&self.spec.atlas, &self.spec.infisical) {
             (Some(atlas), None) => Ok(Planned::Ready(Operation::AtlasDisableX509 {
                 group_id: atlas.group_id.clone(),
             })),
             (None, Some(inf)) => Ok(Planned::Ready(Operation::InfisicalDeleteAuthMethod {
-                identity_id: inf.identity_id.clone(),
+                identity_id: ids.value(IDENTITY_FIELD, &inf.identity_id)?,
                 method: inf.auth_method,
             })),
             _ => Err("exactly one of spec.atlas and spec.infisical must be set".into()),
@@ -169,7 +235,20 @@ impl Revocation for TokenRevocation {
         lifecycle_of!(self.spec)
     }
     status_accessors!();
-    fn plan(&self) -> Result<Planned, String> {
+    fn id_lookups(&self) -> Vec<IdLookup> {
+        let mut found = vec![];
+        if let Some(inf) = &self.spec.infisical {
+            found.extend(lookups([
+                (IDENTITY_FIELD, IdKind::Uuid, &inf.identity_id_from),
+                (CLIENT_SECRET_FIELD, IdKind::Uuid, &inf.client_secret_id_from),
+            ]));
+        }
+        if let Some(oz) = &self.spec.onezone {
+            found.extend(lookups([(TOKEN_ID_FIELD, IdKind::OnezoneId, &oz.token_id_from)]));
+        }
+        found
+    }
+    fn plan(&self, ids: &ResolvedIds) -> Result<Planned, String> {
         match (&self.spec.infisical, &self.spec.onezone) {
             (Some(inf), None) => match inf.scope {
                 InfisicalTokenScope::AccessToken | InfisicalTokenScope::TokenAuthToken => {
@@ -184,11 +263,8 @@ impl Revocation for TokenRevocation {
                 }
                 InfisicalTokenScope::UniversalAuthClientSecret => {
                     Ok(Planned::Ready(Operation::InfisicalRevokeClientSecret {
-                        identity_id: inf.identity_id.clone().ok_or("spec.infisical.identityId is required")?,
-                        client_secret_id: inf
-                            .client_secret_id
-                            .clone()
-                            .ok_or("spec.infisical.clientSecretId is required")?,
+                        identity_id: ids.value(IDENTITY_FIELD, &inf.identity_id)?,
+                        client_secret_id: ids.value(CLIENT_SECRET_FIELD, &inf.client_secret_id)?,
                     }))
                 }
             },
@@ -198,7 +274,7 @@ impl Revocation for TokenRevocation {
                 },
                 OnezoneTokenScope::CurrentUserTemporaryTokens => Operation::OnezoneRevokeCurrentUserTemporaryTokens,
                 OnezoneTokenScope::NamedToken => Operation::OnezoneRevokeNamedToken {
-                    token_id: oz.token_id.clone().ok_or("spec.onezone.tokenId is required")?,
+                    token_id: ids.value(TOKEN_ID_FIELD, &oz.token_id)?,
                     action: oz.named_token_action.unwrap_or(NamedTokenAction::Revoke),
                 },
             })),

@@ -12,10 +12,11 @@ use kube::api::{DeleteParams, PostParams, Preconditions};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, ResourceExt};
+use secrecy::ExposeSecret;
 use tracing::{info, warn};
 
 use super::registry::{Freshness, ResolvedProvider, Unresolved, Wake};
-use super::resources::{Planned, Revocation};
+use super::resources::{IdLookup, Planned, ResolvedIds, Revocation};
 use super::status::{self, Stamp, retries_left};
 use super::{Context, Error, backoff, executor};
 use crate::api::{Phase, ProviderType, Reason, RevocationStatus, SecretKeyRef};
@@ -127,7 +128,18 @@ impl<K: Revocation> Reconciliation<K> {
             let err = ProviderError::permanent(Reason::InvalidSpec, format!("{invalid}; no request was sent"));
             return self.fail(err.reason, &err).await;
         }
-        let planned = match self.obj.plan() {
+        let ids = match self.resolve_ids().await {
+            Ok(ids) => ids,
+            Err(err) => {
+                return self
+                    .not_called(Unresolved {
+                        error: err,
+                        wake: Wake::Recheck,
+                    })
+                    .await;
+            }
+        };
+        let planned = match self.obj.plan(&ids) {
             Ok(planned) => planned,
             Err(why) => {
                 let err = ProviderError::permanent(Reason::InvalidSpec, why);
@@ -136,6 +148,11 @@ impl<K: Revocation> Reconciliation<K> {
         };
         self.provider = Some(planned.provider_type());
         self.target = Some(planned.target());
+        if !ids.is_empty()
+            && let Err(err) = self.check_target_unchanged(&planned)
+        {
+            return self.fail(err.reason, &err).await;
+        }
         if self.obj.lifecycle().suspend && self.status.attempts == 0 {
             self.pin_at_first_sight(&planned).await;
             let waiting = Transition::Waiting {
@@ -159,6 +176,72 @@ impl<K: Revocation> Reconciliation<K> {
                 }
                 self.not_called(err).await
             }
+        }
+    }
+
+    /// Read the identifiers the spec takes from Secrets or ConfigMaps (what a rotation wrote).
+    async fn resolve_ids(&self) -> Result<ResolvedIds, ProviderError> {
+        let mut ids = ResolvedIds::default();
+        for lookup in self.obj.id_lookups() {
+            let value = self.read_id(&lookup).await?;
+            ids.insert(lookup.field, value);
+        }
+        Ok(ids)
+    }
+
+    /// One identifier: a missing object or key waits; a value that is no identifier of its kind
+    /// fails the revocation before anything is sent (the value is not shown: it came from an object
+    /// that may hold secrets).
+    async fn read_id(&self, lookup: &IdLookup) -> Result<String, ProviderError> {
+        let (raw, place) = match (&lookup.source.secret_key_ref, &lookup.source.config_map_key_ref) {
+            (Some(at), _) => {
+                let value = self.read_token(&at.name, &at.key).await?;
+                let place = format!("Secret {}/{} key {}", self.namespace, at.name, at.key);
+                (value.expose_secret().to_string(), place)
+            }
+            (None, Some(at)) => {
+                let value = self
+                    .ctx
+                    .registry
+                    .read_config_map_key(&self.namespace, &at.name, &at.key)
+                    .await?;
+                (
+                    value,
+                    format!("ConfigMap {}/{} key {}", self.namespace, at.name, at.key),
+                )
+            }
+            (None, None) => {
+                return Err(ProviderError::permanent(
+                    Reason::InvalidSpec,
+                    format!("{}From sets neither secretKeyRef nor configMapKeyRef", lookup.field),
+                ));
+            }
+        };
+        match crate::api::ids::id_from_secret(lookup.field, lookup.kind, &raw) {
+            Ok(id) => Ok(id.to_string()),
+            Err(_) => Err(ProviderError::permanent(
+                Reason::InvalidSpec,
+                format!(
+                    "{place} (read for {}) does not hold {}; nothing was sent",
+                    lookup.field,
+                    lookup.kind.expected()
+                ),
+            )),
+        }
+    }
+
+    /// A target named by identifiers read from objects is pinned by the first status write (its
+    /// `status.target`): if a rotation has since written other identifiers, nothing is revoked.
+    fn check_target_unchanged(&self, planned: &Planned) -> Result<(), ProviderError> {
+        let now = planned.target();
+        match self.status.target.as_deref() {
+            Some(meant) if meant != now => Err(ProviderError::permanent(
+                Reason::TargetChanged,
+                format!(
+                    "the Secret or ConfigMap this revocation reads its target from now names {now}, not {meant} as when it was first seen; nothing was revoked; create a new revocation to revoke the new target"
+                ),
+            )),
+            _ => Ok(()),
         }
     }
 

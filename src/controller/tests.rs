@@ -32,6 +32,7 @@ use crate::providers::{AttemptContext, Operation, Outcome, OutcomeKind, Provider
 
 mod executor;
 mod hot_path;
+mod ids_from_objects;
 
 const NS: &str = "team-a";
 const NAME: &str = "rotate-idp";

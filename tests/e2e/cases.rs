@@ -70,6 +70,9 @@ pub const ALL: &[(&str, TestFn)] = &[
             env,
         ))
     }),
+    ("an_identifier_a_rotation_writes_is_the_one_revoked", |env| {
+        Box::pin(crate::rotation::an_identifier_a_rotation_writes_is_the_one_revoked(env))
+    }),
     ("hostile_manifests_are_rejected_and_call_nothing", |env| {
         Box::pin(crate::hostile::hostile_manifests_are_rejected_and_call_nothing(env))
     }),
@@ -373,7 +376,7 @@ async fn api_server_rejects_bad_manifests(env: &mut Env) -> Result<()> {
         .apply(&ns, bad_scope)
         .err()
         .ok_or("a NamedToken without tokenId was accepted")?;
-    ensure(err.contains("tokenId is required"), format!("message: {err}"))?;
+    ensure(err.contains("scope NamedToken needs tokenId or tokenIdFrom"), format!("message: {err}"))?;
 
     env.apply(&ns, &jwks("immutable", "  suspend: true\n"))?;
     let changed =
@@ -704,6 +707,7 @@ async fn operator_rbac_is_least_privilege(env: &mut Env) -> Result<()> {
     };
     for (verb, resource) in [
         ("get", "secrets"),
+        ("get", "configmaps"),
         ("update", "jwksrevocations/status"),
         ("delete", "tokenrevocations"),
         ("create", "events.events.k8s.io"),
@@ -718,6 +722,8 @@ async fn operator_rbac_is_least_privilege(env: &mut Env) -> Result<()> {
         ("watch", "secrets"),
         ("create", "secrets"),
         ("update", "secrets"),
+        ("list", "configmaps"),
+        ("watch", "configmaps"),
         ("delete", "pods"),
         ("update", "clusterroles"),
         ("escalate", "clusterroles"),

@@ -223,6 +223,10 @@ each watched namespace in namespace-scoped mode.
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get"]
+# ConfigMaps holding identifiers a rotation wrote (spec.…IdFrom.configMapKeyRef), by name only.
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get"]
 # Events on revocations and providers.
 - apiGroups: ["events.k8s.io"]
   resources: ["events"]
