@@ -30,6 +30,32 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Print every CRD as YAML (`revoker crd | kubectl apply -f -`).
     Crd,
+    /// One revocation at a glance: phase, reason, attempts, target, executor, the provider's
+    /// readiness and its Events (`kubectl revoker status NAME`).
+    Status {
+        /// Which revocation.
+        #[command(flatten)]
+        target: crate::plugin::Target,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value = "text")]
+        output: crate::plugin::Output,
+    },
+    /// Lift `spec.suspend` of a held revocation, so that it runs (`kubectl revoker approve NAME`).
+    Approve {
+        /// Which revocation.
+        #[command(flatten)]
+        target: crate::plugin::Target,
+    },
+    /// Create a fresh copy of a Failed revocation under a new name, annotated with the old one's
+    /// (`kubectl revoker retry NAME`); a revocation itself never runs twice.
+    Retry {
+        /// Which revocation.
+        #[command(flatten)]
+        target: crate::plugin::Target,
+        /// Name of the copy (default: NAME-retry, NAME-retry-2, ...).
+        #[arg(long = "name")]
+        new_name: Option<String>,
+    },
 }
 
 /// The leader Lease of an unsharded operator.
@@ -111,6 +137,9 @@ pub enum CliError {
         "--shard-selector needs its own --lease-name (e.g. revoker-leader-shard-a): with one Lease for every shard, only one shard would run"
     )]
     ShardLease,
+    /// A `status`, `approve` or `retry` failed.
+    #[error(transparent)]
+    Plugin(#[from] crate::plugin::PluginError),
     /// Serializing the CRDs failed.
     #[error("cannot print CRDs: {0}")]
     Yaml(#[from] serde_yaml::Error),
@@ -201,6 +230,9 @@ pub async fn main() -> Result<(), CliError> {
             print!("{}", crate::api::crds_yaml()?);
             Ok(())
         }
+        Command::Status { target, output } => Ok(crate::plugin::status(&target, output).await?),
+        Command::Approve { target } => Ok(crate::plugin::approve(&target).await?),
+        Command::Retry { target, new_name } => Ok(crate::plugin::retry(&target, new_name).await?),
         Command::Run(args) => {
             init_logging(args.log_format, &args.log_level);
             let config = args.config()?;
@@ -221,7 +253,7 @@ mod tests {
         let argv = ["revoker", "run"].iter().chain(args).copied();
         Cli::try_parse_from(argv).map(|cli| match cli.command {
             Command::Run(args) => *args,
-            Command::Crd => unreachable!("parsed run"),
+            _ => unreachable!("parsed run"),
         })
     }
 

@@ -4,7 +4,8 @@
 //! id and URL rules), [`outcome`] (how a call ended, redaction), [`telemetry`] (metrics, logs),
 //! [`credentials`] (reading Secret keys), [`egress`] (base-URL parser, host allow-list),
 //! [`providers`] (one folder per provider behind one trait), [`controller`] (reconcilers and
-//! `revoker run`), [`server`] (health/metrics endpoints), [`cli`] (the command line).
+//! `revoker run`), [`server`] (health/metrics endpoints), [`plugin`] (`kubectl revoker status|approve|retry`),
+//! [`cli`] (the command line).
 
 pub mod api;
 pub mod cli;
@@ -12,6 +13,7 @@ pub mod controller;
 pub mod credentials;
 pub mod egress;
 pub mod outcome;
+pub mod plugin;
 pub mod providers;
 pub mod server;
 pub mod telemetry;

@@ -73,6 +73,9 @@ pub const ALL: &[(&str, TestFn)] = &[
     ("an_identifier_a_rotation_writes_is_the_one_revoked", |env| {
         Box::pin(crate::rotation::an_identifier_a_rotation_writes_is_the_one_revoked(env))
     }),
+    ("the_kubectl_plugin_shows_approves_and_retries", |env| {
+        Box::pin(crate::plugin::the_kubectl_plugin_shows_approves_and_retries(env))
+    }),
     ("hostile_manifests_are_rejected_and_call_nothing", |env| {
         Box::pin(crate::hostile::hostile_manifests_are_rejected_and_call_nothing(env))
     }),
@@ -376,7 +379,10 @@ async fn api_server_rejects_bad_manifests(env: &mut Env) -> Result<()> {
         .apply(&ns, bad_scope)
         .err()
         .ok_or("a NamedToken without tokenId was accepted")?;
-    ensure(err.contains("scope NamedToken needs tokenId or tokenIdFrom"), format!("message: {err}"))?;
+    ensure(
+        err.contains("scope NamedToken needs tokenId or tokenIdFrom"),
+        format!("message: {err}"),
+    )?;
 
     env.apply(&ns, &jwks("immutable", "  suspend: true\n"))?;
     let changed =

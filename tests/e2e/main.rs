@@ -16,6 +16,7 @@ mod env;
 mod faults;
 mod health;
 mod hostile;
+mod plugin;
 mod rotation;
 mod scoped;
 mod shards;
