@@ -30,6 +30,12 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Print every CRD as YAML (`revoker crd | kubectl apply -f -`).
     Crd,
+    /// Check manifests offline against the CRD schemas and their CEL rules (no cluster needed).
+    Validate {
+        /// Manifest files (multi-document YAML; `-` for stdin). Repeatable.
+        #[arg(short = 'f', long = "filename", required = true)]
+        files: Vec<String>,
+    },
     /// One revocation at a glance: phase, reason, attempts, target, executor, the provider's
     /// readiness and its Events (`kubectl revoker status NAME`).
     Status {
@@ -137,6 +143,12 @@ pub enum CliError {
         "--shard-selector needs its own --lease-name (e.g. revoker-leader-shard-a): with one Lease for every shard, only one shard would run"
     )]
     ShardLease,
+    /// A manifest could not be read.
+    #[error(transparent)]
+    Validate(#[from] crate::validate::ValidateError),
+    /// Some manifests are invalid (each was printed).
+    #[error("{0} of the documents are invalid")]
+    Invalid(usize),
     /// A `status`, `approve` or `retry` failed.
     #[error(transparent)]
     Plugin(#[from] crate::plugin::PluginError),
@@ -230,6 +242,7 @@ pub async fn main() -> Result<(), CliError> {
             print!("{}", crate::api::crds_yaml()?);
             Ok(())
         }
+        Command::Validate { files } => validate(&files),
         Command::Status { target, output } => Ok(crate::plugin::status(&target, output).await?),
         Command::Approve { target } => Ok(crate::plugin::approve(&target).await?),
         Command::Retry { target, new_name } => Ok(crate::plugin::retry(&target, new_name).await?),
@@ -243,6 +256,30 @@ pub async fn main() -> Result<(), CliError> {
             result.map_err(Into::into)
         }
     }
+}
+
+/// `revoker validate`: print each document's verdict; an error when any is invalid.
+fn validate(files: &[String]) -> Result<(), CliError> {
+    let mut invalid = 0;
+    for path in files {
+        let text = if path == "-" {
+            std::io::read_to_string(std::io::stdin())
+        } else {
+            std::fs::read_to_string(path)
+        }
+        .map_err(|source| crate::validate::ValidateError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        for checked in crate::validate::check_text(path, &text)? {
+            invalid += usize::from(matches!(checked.verdict, crate::validate::Verdict::Invalid(_)));
+            println!("{checked}");
+        }
+    }
+    if invalid > 0 {
+        return Err(CliError::Invalid(invalid));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! id and URL rules), [`outcome`] (how a call ended, redaction), [`telemetry`] (metrics, logs),
 //! [`credentials`] (reading Secret keys), [`egress`] (base-URL parser, host allow-list),
 //! [`providers`] (one folder per provider behind one trait), [`controller`] (reconcilers and
-//! `revoker run`), [`server`] (health/metrics endpoints), [`plugin`] (`kubectl revoker status|approve|retry`),
+//! `revoker run`), [`server`] (health/metrics endpoints), [`plugin`] (`kubectl revoker status|approve|retry`), [`validate`] (offline manifest checks),
 //! [`cli`] (the command line).
 
 pub mod api;
@@ -17,3 +17,4 @@ pub mod plugin;
 pub mod providers;
 pub mod server;
 pub mod telemetry;
+pub mod validate;

@@ -257,8 +257,19 @@ pub async fn hostile_manifests_are_rejected_and_call_nothing(env: &mut Env) -> R
     let cases = catalogue();
     ensure(cases.len() >= 60, format!("only {} hostile manifests", cases.len()))?;
     let mut accepted = vec![];
+    let mut offline_disagrees = vec![];
     for case in &cases {
-        match env.apply(&ns, &case.manifest.to_string()) {
+        let offline = revoker::validate::check_object(&case.manifest, 0);
+        let refused_offline = matches!(offline.verdict, revoker::validate::Verdict::Invalid(_));
+        let result = env.apply(&ns, &case.manifest.to_string());
+        if refused_offline != result.is_err() {
+            offline_disagrees.push(format!(
+                "{}: API server {}, revoker validate: {offline}",
+                case.what,
+                if result.is_err() { "refused" } else { "accepted" }
+            ));
+        }
+        match result {
             Err(message) if message.contains(case.field) => {}
             Err(message) => {
                 return Err(format!(
@@ -269,6 +280,13 @@ pub async fn hostile_manifests_are_rejected_and_call_nothing(env: &mut Env) -> R
             Ok(_) => accepted.push(case),
         }
     }
+    ensure(
+        offline_disagrees.is_empty(),
+        format!(
+            "`revoker validate` and the API server disagree:\n{}",
+            offline_disagrees.join("\n")
+        ),
+    )?;
     // What the schema cannot express must end in a specific non-success reason.
     for case in &accepted {
         let kind = case.manifest["kind"].as_str().unwrap_or_default().to_lowercase();
