@@ -30,6 +30,8 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Print every CRD as YAML (`revoker crd | kubectl apply -f -`).
     Crd,
+    /// Break-glass: execute revocation manifests directly against the provider, no cluster needed.
+    Revoke(Box<RevokeArgs>),
     /// Check manifests offline against the CRD schemas and their CEL rules (no cluster needed).
     Validate {
         /// Manifest files (multi-document YAML; `-` for stdin). Repeatable.
@@ -129,6 +131,37 @@ pub struct RunArgs {
     pub request_timeout: u64,
 }
 
+/// Flags of `revoker revoke`.
+#[derive(Args, Debug)]
+pub struct RevokeArgs {
+    /// Manifest files: the revocations, their RevocationProvider or ClusterRevocationProvider, and
+    /// Secret/ConfigMap manifests they read (`-` for stdin). Repeatable.
+    #[arg(short = 'f', long = "filename", required = true)]
+    pub files: Vec<String>,
+    /// `KEY=VALUE` lines: the keys of a credentials Secret that is not among the files (also
+    /// taken from `REVOKER_CREDENTIAL_<KEY>` variables).
+    #[arg(long)]
+    pub env_file: Option<String>,
+    /// Extra host that may receive credentials (as for `revoker run`). Repeatable.
+    #[arg(long = "allowed-host", env = "REVOKER_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+    /// Timeout of one provider request, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub request_timeout: u64,
+    /// Output format of the statuses.
+    #[arg(short = 'o', long, value_enum, default_value = "yaml")]
+    pub output: StatusOutput,
+}
+
+/// How `revoker revoke` prints statuses.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum StatusOutput {
+    /// YAML documents.
+    Yaml,
+    /// A JSON list.
+    Json,
+}
+
 /// Errors of the command line.
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
@@ -143,6 +176,9 @@ pub enum CliError {
         "--shard-selector needs its own --lease-name (e.g. revoker-leader-shard-a): with one Lease for every shard, only one shard would run"
     )]
     ShardLease,
+    /// A break-glass revocation failed (its status was printed).
+    #[error("{0}")]
+    Revoke(String),
     /// A manifest could not be read.
     #[error(transparent)]
     Validate(#[from] crate::validate::ValidateError),
@@ -243,6 +279,7 @@ pub async fn main() -> Result<(), CliError> {
             Ok(())
         }
         Command::Validate { files } => validate(&files),
+        Command::Revoke(args) => revoke(&args).await,
         Command::Status { target, output } => Ok(crate::plugin::status(&target, output).await?),
         Command::Approve { target } => Ok(crate::plugin::approve(&target).await?),
         Command::Retry { target, new_name } => Ok(crate::plugin::retry(&target, new_name).await?),
@@ -255,6 +292,82 @@ pub async fn main() -> Result<(), CliError> {
             server.abort();
             result.map_err(Into::into)
         }
+    }
+}
+
+fn read_input(path: &str) -> Result<String, CliError> {
+    if path == "-" {
+        std::io::read_to_string(std::io::stdin())
+    } else {
+        std::fs::read_to_string(path)
+    }
+    .map_err(|source| {
+        CliError::Validate(crate::validate::ValidateError::Read {
+            path: path.to_string(),
+            source,
+        })
+    })
+}
+
+/// `revoker revoke`: execute the files' revocations, print their statuses, fail when one failed.
+async fn revoke(args: &RevokeArgs) -> Result<(), CliError> {
+    let texts = args
+        .files
+        .iter()
+        .map(|path| Ok((path.clone(), read_input(path)?)))
+        .collect::<Result<Vec<_>, CliError>>()?;
+    let mut credentials = crate::breakglass::credentials_from_env();
+    if let Some(path) = &args.env_file {
+        credentials.extend(crate::breakglass::parse_env_file(&read_input(path)?));
+    }
+    let manifests = crate::breakglass::Manifests::parse(&texts, credentials).map_err(CliError::Revoke)?;
+    let hosts = DEFAULT_HOSTS
+        .iter()
+        .copied()
+        .chain(args.allowed_hosts.iter().map(String::as_str));
+    let settings = HttpSettings {
+        allow_list: Arc::new(AllowList::parse(hosts)?),
+        timeout: Duration::from_secs(args.request_timeout),
+        ..HttpSettings::default()
+    };
+    let executed = manifests.execute_all(&settings).await;
+    if executed.is_empty() {
+        return Err(CliError::Revoke(
+            "no JwksRevocation, AuthMethodRevocation or TokenRevocation in the files".into(),
+        ));
+    }
+    let reports: Vec<serde_json::Value> = executed.iter().map(|e| e.report()).collect();
+    match args.output {
+        StatusOutput::Json => println!("{}", serde_json::to_string_pretty(&reports).unwrap_or_default()),
+        StatusOutput::Yaml => {
+            for report in &reports {
+                print!("---\n{}", serde_yaml::to_string(report)?);
+            }
+        }
+    }
+    let failed: Vec<String> = executed
+        .iter()
+        .filter(|e| !e.succeeded())
+        .map(|e| {
+            let reason = e
+                .status
+                .conditions
+                .iter()
+                .find(|c| c.type_ == "Succeeded")
+                .map(|c| c.reason.clone())
+                .unwrap_or_default();
+            format!("{}: {reason}: {}", e.what, e.status.message.clone().unwrap_or_default())
+        })
+        .collect();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Revoke(format!(
+            "{} of {} revocations did not succeed:\n  {}",
+            failed.len(),
+            executed.len(),
+            failed.join("\n  ")
+        )))
     }
 }
 

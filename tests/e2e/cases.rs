@@ -76,6 +76,9 @@ pub const ALL: &[(&str, TestFn)] = &[
     ("the_kubectl_plugin_shows_approves_and_retries", |env| {
         Box::pin(crate::plugin::the_kubectl_plugin_shows_approves_and_retries(env))
     }),
+    ("break_glass_revoke_needs_no_cluster", |env| {
+        Box::pin(crate::breakglass::break_glass_revoke_needs_no_cluster(env))
+    }),
     ("hostile_manifests_are_rejected_and_call_nothing", |env| {
         Box::pin(crate::hostile::hostile_manifests_are_rejected_and_call_nothing(env))
     }),

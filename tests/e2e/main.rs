@@ -10,6 +10,7 @@
 //! run that passed.
 
 mod batch;
+mod breakglass;
 mod cases;
 mod echo;
 mod env;
