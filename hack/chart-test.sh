@@ -513,6 +513,32 @@ must_fail "schema: a shard name is a DNS label" "$SCHEMA" "at '/sharding/shards/
 must_fail "schema: a shard needs a selector" "$SCHEMA" "missing property 'selector'" --set 'sharding.shards[0].name=a'
 must_fail "sharding needs leader election" "execution error" "sharding.shards requires leaderElection.enabled=true" --values "$SHARDED" --set leaderElection.enabled=false --set replicaCount=1
 
+section "who asked: the admission policies (deploy/admission/requester.yaml)"
+# admission_equal FILE: the chart's policies are deploy/admission's (names and labels aside).
+admission_equal() {
+  "$PYTHON" - "$1" "$ROOT/deploy/admission/requester.yaml" <<'PY'
+import sys, yaml
+def load(p):
+    return {d["kind"]: d["spec"] for d in yaml.safe_load_all(open(p)) if d and "AdmissionPolicy" in d.get("kind", "")}
+chart, plain = load(sys.argv[1]), load(sys.argv[2])
+for spec in list(chart.values()) + list(plain.values()):
+    spec.pop("policyName", None)
+if chart != plain:
+    print(f"chart: {chart}\ndeploy/admission: {plain}"); sys.exit(1)
+print(f"{len(chart)} policy objects identical")
+PY
+}
+MAP_API=admissionregistration.k8s.io/v1/MutatingAdmissionPolicy
+if helm_template --api-versions "$MAP_API" >"$OUT/admission.yaml" 2>"$OUT/admission.err"; then
+  run "rendered where the API is served, equal to deploy/admission" admission_equal "$OUT/admission.yaml"
+else
+  fail "template with $MAP_API"
+  sed 's/^/        /' "$OUT/admission.err"
+fi
+no_policies() { ! helm_template "$@" | grep -q 'kind: MutatingAdmissionPolicy'; }
+run "not rendered without the API (helm template without --api-versions)" no_policies
+run "not rendered with admission.requester.enabled=false" no_policies --api-versions "$MAP_API" --set admission.requester.enabled=false
+
 # --- values table -------------------------------------------------------------------------------
 section "README values table"
 run "every values.yaml leaf key is in charts/revoker/README.md" "$PYTHON" "$ROOT/hack/values-table.py" --check

@@ -261,6 +261,9 @@ fn summary(found: &Found, report: &Value) -> String {
             format!("{} (Lease {})", text(&executor["identity"]), text(&executor["lease"])),
         );
     }
+    if let Some(who) = obj["metadata"]["annotations"]["revoker.dev/requested-by"].as_str() {
+        line("Requested:", format!("by {who} (recorded by the API server)"));
+    }
     if let Some(of) = obj["metadata"]["annotations"][RETRY_OF].as_str() {
         line("Retry of:", of.to_string());
     }

@@ -79,6 +79,9 @@ pub const ALL: &[(&str, TestFn)] = &[
     ("break_glass_revoke_needs_no_cluster", |env| {
         Box::pin(crate::breakglass::break_glass_revoke_needs_no_cluster(env))
     }),
+    ("the_api_server_records_who_asked", |env| {
+        Box::pin(crate::requester::the_api_server_records_who_asked(env))
+    }),
     ("hostile_manifests_are_rejected_and_call_nothing", |env| {
         Box::pin(crate::hostile::hostile_manifests_are_rejected_and_call_nothing(env))
     }),

@@ -18,6 +18,7 @@ mod faults;
 mod health;
 mod hostile;
 mod plugin;
+mod requester;
 mod rotation;
 mod scoped;
 mod shards;
