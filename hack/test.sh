@@ -2,7 +2,7 @@
 # The whole test suite: unit and client tests, contract tests against the providers' OpenAPI
 # documents (Prism), end-to-end tests against a real kube-apiserver + etcd with the provider
 # simulator, and the Helm chart tests against that control plane. Builds and caches what it needs
-# (kube-apiserver, etcd, kubectl, helm, promtool from the Go module proxy; Prism from npm) under
+# (kube-apiserver, etcd, kubectl, helm, promtool, External Secrets from the Go module proxy; Prism from npm) under
 # ~/.cache/revoker. Exits non-zero on any failure.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,6 +15,7 @@ hack/prism.sh install >&2
 export REVOKER_PRISM="$(hack/prism.sh path)"
 hack/kstatus.sh build >/dev/null   # the e2e test of what GitOps tools read
 hack/lua.sh path >/dev/null
+hack/eso.sh build >/dev/null      # External Secrets Operator, the rotation tool of the e2e test
 
 echo "== cargo test (unit, provider clients, controller, contract, e2e)" >&2
 cargo test --locked --workspace --all-targets

@@ -82,6 +82,10 @@ pub const ALL: &[(&str, TestFn)] = &[
     ("the_api_server_records_who_asked", |env| {
         Box::pin(crate::requester::the_api_server_records_who_asked(env))
     }),
+    (
+        "a_rotation_by_external_secrets_revokes_the_previous_value_only",
+        |env| Box::pin(crate::eso::a_rotation_by_external_secrets_revokes_the_previous_value_only(env)),
+    ),
     ("hostile_manifests_are_rejected_and_call_nothing", |env| {
         Box::pin(crate::hostile::hostile_manifests_are_rejected_and_call_nothing(env))
     }),

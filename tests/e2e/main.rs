@@ -14,6 +14,7 @@ mod breakglass;
 mod cases;
 mod echo;
 mod env;
+mod eso;
 mod faults;
 mod health;
 mod hostile;
