@@ -200,17 +200,7 @@ impl Manifests {
                 (None, None) => (None, lookup.field.to_string()),
             };
             let raw = raw.ok_or_else(|| unavailable(format!("{place} is not among the files")))?;
-            let id = crate::api::ids::id_from_secret(lookup.field, lookup.kind, &raw).map_err(|_| {
-                ProviderError::permanent(
-                    Reason::InvalidSpec,
-                    format!(
-                        "{place} (read for {}) does not hold {}; nothing was sent",
-                        lookup.field,
-                        lookup.kind.expected()
-                    ),
-                )
-            })?;
-            ids.insert(lookup.field, id.to_string());
+            ids.insert(lookup.field, lookup.identifier(&raw, &place)?);
         }
         let planned = obj
             .plan(&ids)

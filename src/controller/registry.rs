@@ -420,14 +420,7 @@ impl ProviderRegistry {
     /// Read a Secret; a missing one (or one the operator may not read) is `CredentialsUnavailable`.
     pub async fn read_secret(&self, at: SecretLocation<'_>) -> Result<Secret, ProviderError> {
         let api: Api<Secret> = Api::namespaced(self.client.clone(), at.namespace);
-        api.get(at.name).await.map_err(|e| {
-            let why = match &e {
-                kube::Error::Api(s) if s.code == 404 => "was not found".to_string(),
-                kube::Error::Api(s) if s.code == 403 => "cannot be read by the operator (RBAC)".to_string(),
-                other => format!("could not be read ({})", kube_reason(other)),
-            };
-            ProviderError::waiting(Reason::CredentialsUnavailable, format!("{at} {why}; waiting for it"))
-        })
+        api.get(at.name).await.map_err(|e| unreadable(&at.to_string(), &e))
     }
 
     /// Read one key of a ConfigMap (`data`, else `binaryData` as UTF-8); a missing object or key
@@ -435,14 +428,7 @@ impl ProviderRegistry {
     pub async fn read_config_map_key(&self, namespace: &str, name: &str, key: &str) -> Result<String, ProviderError> {
         let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), namespace);
         let at = format!("ConfigMap {namespace}/{name}");
-        let map = api.get(name).await.map_err(|e| {
-            let why = match &e {
-                kube::Error::Api(s) if s.code == 404 => "was not found".to_string(),
-                kube::Error::Api(s) if s.code == 403 => "cannot be read by the operator (RBAC)".to_string(),
-                other => format!("could not be read ({})", kube_reason(other)),
-            };
-            ProviderError::waiting(Reason::CredentialsUnavailable, format!("{at} {why}; waiting for it"))
-        })?;
+        let map = api.get(name).await.map_err(|e| unreadable(&at, &e))?;
         let text = map.data.as_ref().and_then(|d| d.get(key)).cloned().or_else(|| {
             map.binary_data
                 .as_ref()
@@ -460,6 +446,16 @@ impl ProviderRegistry {
     fn lock(&self) -> std::sync::MutexGuard<'_, ClientCache> {
         self.clients.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// A Secret or ConfigMap that cannot be read (missing, or not allowed): the revocation waits.
+fn unreadable(at: &str, e: &kube::Error) -> ProviderError {
+    let why = match e {
+        kube::Error::Api(s) if s.code == 404 => "was not found".to_string(),
+        kube::Error::Api(s) if s.code == 403 => "cannot be read by the operator (RBAC)".to_string(),
+        other => format!("could not be read ({})", kube_reason(other)),
+    };
+    ProviderError::waiting(Reason::CredentialsUnavailable, format!("{at} {why}; waiting for it"))
 }
 
 async fn get_provider<K>(api: &Api<K>, name: &str, what: &str) -> Result<K, ProviderError>

@@ -11,6 +11,7 @@ use crate::api::{
     AuthMethodRevocation, IdSource, InfisicalTokenScope, JwksRevocation, NamedTokenAction, OnezoneTokenScope,
     ProviderRef, ProviderType, RevocationStatus, SecretKeyRef, TokenRevocation,
 };
+use crate::outcome::{ProviderError, Reason};
 use crate::providers::Operation;
 
 /// The lifecycle fields every revocation kind shares.
@@ -85,6 +86,26 @@ pub struct IdLookup {
     pub kind: IdKind,
     /// Where it is read from.
     pub source: IdSource,
+}
+
+impl IdLookup {
+    /// The identifier in `raw`, the text read at `place` (e.g. `ConfigMap ns/name key k`): one
+    /// trailing newline dropped; anything that is no identifier of its kind fails before a request
+    /// is sent, without showing the value (it came from an object that may hold secrets).
+    pub fn identifier(&self, raw: &str, place: &str) -> Result<String, ProviderError> {
+        crate::api::ids::id_from_secret(self.field, self.kind, raw)
+            .map(str::to_string)
+            .map_err(|_| {
+                ProviderError::permanent(
+                    Reason::InvalidSpec,
+                    format!(
+                        "{place} (read for {}) does not hold {}; nothing was sent",
+                        self.field,
+                        self.kind.expected()
+                    ),
+                )
+            })
+    }
 }
 
 /// Identifiers read for the lookups of a spec, by field.

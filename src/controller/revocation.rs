@@ -189,9 +189,7 @@ impl<K: Revocation> Reconciliation<K> {
         Ok(ids)
     }
 
-    /// One identifier: a missing object or key waits; a value that is no identifier of its kind
-    /// fails the revocation before anything is sent (the value is not shown: it came from an object
-    /// that may hold secrets).
+    /// One identifier: a missing object or key waits; see `IdLookup::identifier` for the value.
     async fn read_id(&self, lookup: &IdLookup) -> Result<String, ProviderError> {
         let (raw, place) = match (&lookup.source.secret_key_ref, &lookup.source.config_map_key_ref) {
             (Some(at), _) => {
@@ -217,17 +215,7 @@ impl<K: Revocation> Reconciliation<K> {
                 ));
             }
         };
-        match crate::api::ids::id_from_secret(lookup.field, lookup.kind, &raw) {
-            Ok(id) => Ok(id.to_string()),
-            Err(_) => Err(ProviderError::permanent(
-                Reason::InvalidSpec,
-                format!(
-                    "{place} (read for {}) does not hold {}; nothing was sent",
-                    lookup.field,
-                    lookup.kind.expected()
-                ),
-            )),
-        }
+        lookup.identifier(&raw, &place)
     }
 
     /// A target named by identifiers read from objects is pinned by the first status write (its

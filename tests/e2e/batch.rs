@@ -2,7 +2,6 @@
 //! so that the simulator's call log shows how often each revocation called the provider.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -69,19 +68,13 @@ pub(crate) async fn slow_named_tokens(env: &Env, latency_ms: u64) -> Result<()> 
 
 /// `status.attempts` of each TokenRevocation of the namespace, by name.
 pub(crate) fn attempts(env: &Env, ns: &str) -> Result<HashMap<String, i64>> {
-    let list = env.get_json(ns, "tokenrevocations")?;
-    Ok(list["items"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .map(|o| {
-                    let name = o["metadata"]["name"].as_str().unwrap_or_default().to_string();
-                    (name, o["status"]["attempts"].as_i64().unwrap_or_default())
-                })
-                .collect()
+    Ok(crate::faults::token_revocations(env, ns)?
+        .iter()
+        .map(|o| {
+            let name = o["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            (name, o["status"]["attempts"].as_i64().unwrap_or_default())
         })
-        .unwrap_or_default())
+        .collect())
 }
 
 /// How each member called the provider: the members with no call, and those called more than
@@ -89,6 +82,16 @@ pub(crate) fn attempts(env: &Env, ns: &str) -> Result<HashMap<String, i64>> {
 pub(crate) struct CallCheck {
     pub never_called: Vec<String>,
     pub repeated: Vec<(String, u64, i64)>,
+}
+
+impl CallCheck {
+    /// Members called more often than their `status.attempts` shows (name, calls, attempts).
+    pub fn unexplained(&self) -> Vec<&(String, u64, i64)> {
+        self.repeated
+            .iter()
+            .filter(|(_, calls, attempts)| *attempts < *calls as i64)
+            .collect()
+    }
 }
 
 pub(crate) async fn check_calls(env: &Env, ns: &str, members: &[Member]) -> Result<CallCheck> {
@@ -108,9 +111,4 @@ pub(crate) async fn check_calls(env: &Env, ns: &str, members: &[Member]) -> Resu
         }
     }
     Ok(check)
-}
-
-/// Wait (bounded) until the namespace's `n` TokenRevocations all Succeeded.
-pub(crate) async fn all_succeeded(env: &Env, ns: &str, n: usize, timeout: Duration) -> Result<()> {
-    crate::faults::all_succeeded(env, ns, n, timeout).await
 }

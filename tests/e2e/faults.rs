@@ -91,16 +91,16 @@ pub(crate) async fn all_succeeded(env: &Env, ns: &str, n: usize, timeout: Durati
 }
 
 pub(crate) fn phases(env: &Env, ns: &str) -> Result<Vec<String>> {
+    Ok(token_revocations(env, ns)?
+        .iter()
+        .map(|o| o["status"]["phase"].as_str().unwrap_or_default().to_string())
+        .collect())
+}
+
+/// The namespace's TokenRevocations, as the API server has them.
+pub(crate) fn token_revocations(env: &Env, ns: &str) -> Result<Vec<serde_json::Value>> {
     let list = env.get_json(ns, "tokenrevocations")?;
-    Ok(list["items"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .map(|o| o["status"]["phase"].as_str().unwrap_or_default().to_string())
-                .collect()
-        })
-        .unwrap_or_default())
+    Ok(list["items"].as_array().cloned().unwrap_or_default())
 }
 
 /// A provider answers one request with 429 and `Retry-After: 3`: every revocation of that provider
@@ -187,15 +187,7 @@ pub async fn sigkill_during_a_batch_repeats_only_calls_that_were_in_flight(env: 
     for kill in 0..KILLS {
         // Kill once a few more revocations have finished, so that each kill hits calls in flight.
         let target = (kill + 1) * N / (KILLS + 2);
-        crate::env::wait_for(Duration::from_secs(60), "progress before the kill", || {
-            let phases = phases(env, &ns);
-            async move {
-                phases
-                    .ok()
-                    .filter(|p| p.iter().filter(|s| *s == "Succeeded").count() >= target)
-            }
-        })
-        .await?;
+        succeeded_at_least(env, &ns, target).await?;
         env.operator.take().ok_or("no operator")?.kill();
         env.start_operator()?;
     }
@@ -205,11 +197,7 @@ pub async fn sigkill_during_a_batch_repeats_only_calls_that_were_in_flight(env: 
         check.never_called.is_empty(),
         format!("never called: {:?}", check.never_called),
     )?;
-    let unexplained: Vec<_> = check
-        .repeated
-        .iter()
-        .filter(|(_, calls, attempts)| *attempts < *calls as i64)
-        .collect();
+    let unexplained = check.unexplained();
     ensure(
         unexplained.is_empty(),
         format!("called more often than status.attempts shows (name, calls, attempts): {unexplained:?}"),
@@ -283,11 +271,7 @@ pub async fn a_leader_hand_over_during_a_batch_executes_nothing_twice(env: &mut 
     )?;
     all_succeeded(env, &ns, 2 * N, Duration::from_secs(60)).await?;
     let check = crate::batch::check_calls(env, &ns, &members).await?;
-    let unexplained: Vec<_> = check
-        .repeated
-        .iter()
-        .filter(|(_, calls, attempts)| *attempts < *calls as i64)
-        .collect();
+    let unexplained = check.unexplained();
     ensure(
         check.never_called.is_empty() && unexplained.is_empty(),
         format!(
@@ -355,11 +339,7 @@ async fn flaky_batch(env: &Env, ns: &str, metrics_port: u16) -> Result<()> {
     env.apply(ns, &yaml)?;
     all_succeeded(env, ns, N, Duration::from_secs(100)).await?;
     let check = crate::batch::check_calls(env, ns, &members).await?;
-    let unexplained: Vec<_> = check
-        .repeated
-        .iter()
-        .filter(|(_, calls, attempts)| *attempts < *calls as i64)
-        .collect();
+    let unexplained = check.unexplained();
     ensure(
         check.never_called.is_empty() && unexplained.is_empty(),
         format!(

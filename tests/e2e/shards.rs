@@ -59,7 +59,7 @@ async fn split_and_move(env: &mut Env) -> Result<()> {
     };
     let (members, yaml) = named_batch(env, 0x5a4d, "split", N, label).await?;
     env.apply(ns, &yaml)?;
-    crate::batch::all_succeeded(env, ns, N, Duration::from_secs(60)).await?;
+    crate::faults::all_succeeded(env, ns, N, Duration::from_secs(60)).await?;
     let check = check_calls(env, ns, &members).await?;
     ensure(
         check.never_called.is_empty() && check.repeated.is_empty(),
