@@ -41,16 +41,24 @@ async fn who_asked(env: &Env) -> Result<()> {
     let ns = env.namespace("requester")?;
     let alice = user(env, &ns, "alice")?;
     let bob = user(env, &ns, "bob")?;
-    let manifest = "apiVersion: revoker.dev/v1alpha1\nkind: TokenRevocation\nmetadata:\n  name: asked\n  annotations: {revoker.dev/requested-by: bob}\nspec:\n  suspend: true\n  providerRef: {name: onezone}\n  onezone: {scope: CurrentUserTemporaryTokens}\n";
-    let path = env.work.join("asked.yaml");
-    std::fs::write(&path, manifest).map_err(|e| e.to_string())?;
-    // Policies take a moment to be enforced after they are created: retry the create (bounded).
+    // Policies take a moment to be enforced after they are created: create under a fresh name
+    // until the stamp shows (bounded); the later checks use the stamped one.
     let mut stamped = String::new();
-    for _ in 0..50 {
-        let _ =
-            sh(kubectl_as(env, &alice).args(["delete", "tokenrevocation", "asked", "-n", &ns, "--ignore-not-found"]));
-        sh(kubectl_as(env, &alice).args(["create", "-n", &ns, "-f"]).arg(&path))?;
-        let obj = env.get_json(&ns, "tokenrevocation/asked")?;
+    let mut name = String::new();
+    for attempt in 0..50 {
+        name = format!("asked-{attempt}");
+        let manifest = format!(
+            "apiVersion: revoker.dev/v1alpha1\nkind: TokenRevocation\nmetadata:\n  name: {name}\n  annotations: {{revoker.dev/requested-by: bob}}\nspec:\n  suspend: true\n  providerRef: {{name: onezone}}\n  onezone: {{scope: CurrentUserTemporaryTokens}}\n"
+        );
+        let path = env.work.join(format!("{name}.yaml"));
+        std::fs::write(&path, manifest).map_err(|e| e.to_string())?;
+        // Right after the policies are created the API server may briefly refuse the create.
+        if let Err(e) = sh(kubectl_as(env, &alice).args(["create", "-n", &ns, "-f"]).arg(&path)) {
+            eprintln!("e2e: create refused while the policies settle, trying again: {e}");
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            continue;
+        }
+        let obj = env.get_json(&ns, &format!("tokenrevocation/{name}"))?;
         stamped = obj["metadata"]["annotations"]["revoker.dev/requested-by"]
             .as_str()
             .unwrap_or_default()
@@ -80,7 +88,7 @@ async fn who_asked(env: &Env) -> Result<()> {
         ("admin", env.kubectl()),
     ] {
         let out = cmd
-            .args(["annotate", "tokenrevocation", "asked", "-n", &ns, "--overwrite"])
+            .args(["annotate", "tokenrevocation", &name, "-n", &ns, "--overwrite"])
             .arg(format!("revoker.dev/requested-by=system:serviceaccount:{ns}:mallory"))
             .output()
             .map_err(|e| e.to_string())?;
@@ -94,7 +102,7 @@ async fn who_asked(env: &Env) -> Result<()> {
         .args([
             "annotate",
             "tokenrevocation",
-            "asked",
+            &name,
             "-n",
             &ns,
             "revoker.dev/requested-by-",
@@ -102,8 +110,8 @@ async fn who_asked(env: &Env) -> Result<()> {
         .output()
         .map_err(|e| e.to_string())?;
     ensure(!out.status.success(), "the requester annotation was removed")?;
-    sh(kubectl_as(env, &bob).args(["annotate", "tokenrevocation", "asked", "-n", &ns, "team=payments"]))?;
-    let obj = env.get_json(&ns, "tokenrevocation/asked")?;
+    sh(kubectl_as(env, &bob).args(["annotate", "tokenrevocation", &name, "-n", &ns, "team=payments"]))?;
+    let obj = env.get_json(&ns, &format!("tokenrevocation/{name}"))?;
     ensure(
         obj["metadata"]["annotations"]["revoker.dev/requested-by"] == alice_name.as_str()
             && obj["metadata"]["annotations"]["team"] == "payments",
