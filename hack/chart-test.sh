@@ -726,9 +726,9 @@ PY
   rbac_as_installed() {
     local r ok=0 ns=some-namespace lease=revoker-leader
     for r in jwksrevocations authmethodrevocations tokenrevocations; do
-      for v in get list watch delete; do can_i yes "$v" "$r.revoker.dev" -n "$ns" || ok=1; done
+      for v in get list watch create delete; do can_i yes "$v" "$r.revoker.dev" -n "$ns" || ok=1; done
       for v in get patch update; do can_i yes "$v" "$r.revoker.dev" --subresource=status -n "$ns" || ok=1; done
-      for v in create update patch; do can_i no "$v" "$r.revoker.dev" -n "$ns" || ok=1; done
+      for v in update patch; do can_i no "$v" "$r.revoker.dev" -n "$ns" || ok=1; done
     done
     for r in revocationproviders clusterrevocationproviders; do
       for v in get list watch; do can_i yes "$v" "$r.revoker.dev" -A || ok=1; done
@@ -766,8 +766,12 @@ PY
       for r in jwksrevocations authmethodrevocations tokenrevocations revocationproviders; do
         for v in get list watch; do scoped_can_i yes "$v" "$r.revoker.dev" -n "$ns" || ok=1; done
         for v in get patch update; do scoped_can_i yes "$v" "$r.revoker.dev" --subresource=status -n "$ns" || ok=1; done
-        for v in create update patch; do scoped_can_i no "$v" "$r.revoker.dev" -n "$ns" || ok=1; done
+        for v in update patch; do scoped_can_i no "$v" "$r.revoker.dev" -n "$ns" || ok=1; done
       done
+      for r in jwksrevocations authmethodrevocations tokenrevocations; do
+        scoped_can_i yes create "$r.revoker.dev" -n "$ns" || ok=1
+      done
+      scoped_can_i no create revocationproviders.revoker.dev -n "$ns" || ok=1
       scoped_can_i yes get secrets -n "$ns" || ok=1
       for v in list watch; do scoped_can_i no "$v" secrets -n "$ns" || ok=1; done
       scoped_can_i yes get configmaps -n "$ns" || ok=1

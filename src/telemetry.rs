@@ -60,6 +60,20 @@ pub struct ProviderLabels {
     pub provider: String,
 }
 
+/// Labels of the runs of triggered revocations.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TriggeredRunLabels {
+    /// Revocation kind.
+    pub kind: String,
+    /// OnChange or Schedule.
+    pub trigger: String,
+    /// succeeded, failed, missed (a scheduled time not started), skipped (a value already revoked).
+    pub result: String,
+}
+
+/// Results of `revoker_triggered_runs_total`.
+pub const TRIGGERED_RUN_RESULTS: [&str; 4] = ["succeeded", "failed", "missed", "skipped"];
+
 /// Labels carrying just a kind.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabels {
@@ -86,6 +100,8 @@ pub struct Metrics {
     /// `revoker_provider_pauses_total{provider}`: 429s (and 503s with Retry-After) that paused
     /// every request to a provider object.
     pub provider_pauses: Family<ProviderLabels, Counter>,
+    /// `revoker_triggered_runs_total{kind,trigger,result}`: runs of triggered revocations.
+    pub triggered_runs: Family<TriggeredRunLabels, Counter>,
     registry: Mutex<Registry>,
 }
 
@@ -105,6 +121,7 @@ impl Metrics {
         let reconciles = Family::<KindLabels, Counter>::default();
         let in_flight = Gauge::default();
         let provider_pauses = Family::<ProviderLabels, Counter>::default();
+        let triggered_runs = Family::<TriggeredRunLabels, Counter>::default();
         registry.register(
             "revocations",
             "Finished revocations by kind, provider and result",
@@ -137,6 +154,11 @@ impl Metrics {
             "Rate-limit answers (429, or 503 with Retry-After) that paused every request to a provider",
             provider_pauses.clone(),
         );
+        registry.register(
+            "triggered_runs",
+            "Runs of triggered revocations by kind, trigger and result",
+            triggered_runs.clone(),
+        );
         let metrics = Metrics {
             revocations,
             revocation_failures,
@@ -146,6 +168,7 @@ impl Metrics {
             reconciles,
             in_flight,
             provider_pauses,
+            triggered_runs,
             registry: Mutex::new(registry),
         };
         metrics.export_zeros();
@@ -177,6 +200,18 @@ impl Metrics {
                         };
                         drop(family.get_or_create(&labels));
                     }
+                }
+            }
+        }
+        for kind in REVOCATION_KINDS {
+            for trigger in ["OnChange", "Schedule"] {
+                for result in TRIGGERED_RUN_RESULTS {
+                    let labels = TriggeredRunLabels {
+                        kind: kind.into(),
+                        trigger: trigger.into(),
+                        result: result.into(),
+                    };
+                    drop(self.triggered_runs.get_or_create(&labels));
                 }
             }
         }

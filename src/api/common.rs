@@ -218,6 +218,16 @@ pub struct RevocationStatus {
     /// still holds its Lease: the call may still be under way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executor: Option<Executor>,
+    /// Triggered revocations: the runs kept (per the history limits), oldest first. The fields
+    /// above and the conditions describe the newest run.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<super::RunRecord>,
+    /// Triggered revocations: the newest run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<super::RunRecord>,
+    /// Triggered revocations: what the trigger has seen, handled and queued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<super::TriggerStatus>,
 }
 
 /// An operator instance, as recorded with an attempt.

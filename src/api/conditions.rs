@@ -122,6 +122,17 @@ reasons! {
     DryRunSucceeded,
     /// Transient errors used up `spec.backoffLimit`.
     BackoffLimitExceeded,
+    // Triggered revocations.
+    /// Armed: no run yet; the first change of the watched key (or the schedule) starts one.
+    AwaitingTrigger,
+    /// A run started because the watched key changed (an Event reason).
+    OnChange,
+    /// A run started because the schedule came due (an Event reason).
+    Schedule,
+    /// A scheduled time passed without a run (startingDeadlineSeconds, or the operator was down).
+    MissedSchedule,
+    /// The watched key holds a value a run was already started for: it is not revoked again.
+    AlreadyHandled,
     // Providers.
     /// A provider's credentials were accepted by a live check.
     CredentialsVerified,

@@ -9,12 +9,14 @@ mod conditions;
 pub mod ids;
 mod provider;
 mod revocations;
+mod trigger;
 mod url_pattern;
 
 pub use common::*;
 pub use conditions::*;
 pub use provider::*;
 pub use revocations::*;
+pub use trigger::*;
 pub use url_pattern::BASE_URL_PATTERN;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;

@@ -3,7 +3,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::ids::{ATLAS_ID_PATTERN, IdKind, InvalidId, ONEZONE_ID_PATTERN, UUID_PATTERN, validate_id};
-use super::{IdSource, ProviderRef, RevocationStatus, SecretKeyRef};
+use super::{IdSource, ProviderRef, RevocationStatus, SecretKeyRef, Trigger};
 
 /// Default number of retries after transient errors.
 pub const DEFAULT_BACKOFF_LIMIT: i32 = 6;
@@ -12,7 +12,8 @@ fn default_backoff_limit() -> i32 {
     DEFAULT_BACKOFF_LIMIT
 }
 
-/// CEL rule: the spec may not change after creation, except `suspend` and `ttlSecondsAfterFinished`.
+/// CEL rule: the spec may not change after creation, except `suspend`, `ttlSecondsAfterFinished`
+/// and the settings of `trigger` (which may not be added or removed).
 /// Optional blocks are compared with `has()` too, so that adding or removing one is caught.
 /// (`self.?block == oldSelf.?block` would be simpler but exceeds the API server's CEL cost budget.)
 macro_rules! immutable_rule {
@@ -25,7 +26,9 @@ macro_rules! immutable_rule {
         )
     };
 }
-const IMMUTABLE_MESSAGE: &str = "spec is immutable after creation except suspend and ttlSecondsAfterFinished; \
+const TRIGGER_FIXED_MESSAGE: &str = "spec.trigger cannot be added or removed after creation; create a new revocation";
+const TRIGGER_TTL_MESSAGE: &str = "a triggered revocation keeps its runs by trigger.successfulRunsHistoryLimit and failedRunsHistoryLimit; ttlSecondsAfterFinished is not allowed with spec.trigger";
+const IMMUTABLE_MESSAGE: &str = "spec is immutable after creation except suspend, ttlSecondsAfterFinished and trigger; \
 create a new revocation to revoke again";
 
 /// Declares a revocation spec: the lifecycle fields every kind shares, plus its provider blocks.
@@ -39,6 +42,8 @@ macro_rules! revocation_spec {
         #[serde(rename_all = "camelCase")]
         #[x_kube(validation = Rule::new($immutable).message(IMMUTABLE_MESSAGE))]
         #[x_kube(validation = Rule::new($one_of).message($one_of_msg))]
+        #[x_kube(validation = Rule::new("has(self.trigger) == has(oldSelf.trigger)").message(TRIGGER_FIXED_MESSAGE))]
+        #[x_kube(validation = Rule::new("!has(self.trigger) || !has(self.ttlSecondsAfterFinished)").message(TRIGGER_TTL_MESSAGE))]
         pub struct $name {
             /// The provider object to call.
             pub provider_ref: ProviderRef,
@@ -59,6 +64,10 @@ macro_rules! revocation_spec {
             #[serde(default, skip_serializing_if = "Option::is_none")]
             #[schemars(range(min = 0))]
             pub ttl_seconds_after_finished: Option<i64>,
+            /// Run again each time a Secret or ConfigMap key changes, or on a schedule. Each run is a
+            /// revocation of this kind named after the run; `spec.suspend` pauses the trigger.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub trigger: Option<Trigger>,
             $($body)*
         }
     };

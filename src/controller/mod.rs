@@ -11,6 +11,7 @@ pub mod run;
 pub mod status;
 #[cfg(test)]
 mod tests;
+pub mod trigger;
 
 use std::sync::Arc;
 

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use crate::api::ids::{IdKind, InvalidId};
 use crate::api::{
     AuthMethodRevocation, IdSource, InfisicalTokenScope, JwksRevocation, NamedTokenAction, OnezoneTokenScope,
-    ProviderRef, ProviderType, RevocationStatus, SecretKeyRef, TokenRevocation,
+    ProviderRef, ProviderType, RevocationStatus, SecretKeyRef, TokenRevocation, Trigger,
 };
 use crate::outcome::{ProviderError, Reason};
 use crate::providers::Operation;
@@ -27,6 +27,8 @@ pub struct Lifecycle<'a> {
     pub backoff_limit: i32,
     /// Deletion delay after finishing.
     pub ttl_seconds_after_finished: Option<i64>,
+    /// Run again on changes or a schedule.
+    pub trigger: Option<&'a Trigger>,
 }
 
 /// The operation a revocation asks for, before secret targets are read.
@@ -187,6 +189,7 @@ macro_rules! lifecycle_of {
             dry_run: $spec.dry_run.unwrap_or(false),
             backoff_limit: $spec.backoff_limit,
             ttl_seconds_after_finished: $spec.ttl_seconds_after_finished,
+            trigger: $spec.trigger.as_ref(),
         }
     };
 }

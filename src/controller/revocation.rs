@@ -55,6 +55,9 @@ pub async fn reconcile<K: Revocation>(obj: Arc<K>, ctx: Arc<Context>) -> Result<
     {
         return Ok(Action::requeue(AFTER_CONFLICT));
     }
+    if let Some(trigger) = obj.lifecycle().trigger.cloned() {
+        return super::trigger::reconcile(obj.as_ref().clone(), namespace, ctx, trigger).await;
+    }
     Reconciliation::new(obj.as_ref().clone(), namespace, ctx).run().await
 }
 

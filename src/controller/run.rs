@@ -444,6 +444,9 @@ fn slim<K: kube::Resource>(obj: &mut K) {
 
 fn slim_revocation<K: Revocation>(obj: &mut K) {
     slim(obj);
+    if obj.lifecycle().trigger.is_some() {
+        return; // never finished: its status is the trigger's memory
+    }
     if let Some(summary) = obj.revocation_status().and_then(finished_summary) {
         obj.set_revocation_status(summary);
     }
@@ -517,6 +520,15 @@ fn revocation_controller<K: Revocation>(
             move |ns| waiting_in_namespace(&in_namespace, &ns.name_any()),
         );
     }
+    // A run of a triggered revocation wakes its parent when its status changes.
+    let runs = match shard.selector.as_deref() {
+        Some(selector) => format!("{},{selector}", super::trigger::RUN_OF_UID_LABEL),
+        None => super::trigger::RUN_OF_UID_LABEL.to_string(),
+    };
+    controller = controller.owns(
+        api_in::<K>(client, namespace),
+        watcher::Config::default().labels(&runs).any_semantic(),
+    );
     let stopped = shard.shutdown.clone().once_listed(controller.store());
     controller
         .with_config(controller_config(shard.concurrency))

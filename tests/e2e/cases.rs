@@ -86,6 +86,13 @@ pub const ALL: &[(&str, TestFn)] = &[
         "a_rotation_by_external_secrets_revokes_the_previous_value_only",
         |env| Box::pin(crate::eso::a_rotation_by_external_secrets_revokes_the_previous_value_only(env)),
     ),
+    (
+        "a_rotation_by_external_secrets_runs_one_revocation_per_replaced_value",
+        |env| Box::pin(crate::triggers::a_rotation_by_external_secrets_runs_one_revocation_per_replaced_value(env)),
+    ),
+    ("a_schedule_runs_at_its_times", |env| {
+        Box::pin(crate::triggers::a_schedule_runs_at_its_times(env))
+    }),
     ("hostile_manifests_are_rejected_and_call_nothing", |env| {
         Box::pin(crate::hostile::hostile_manifests_are_rejected_and_call_nothing(env))
     }),
@@ -726,6 +733,7 @@ async fn operator_rbac_is_least_privilege(env: &mut Env) -> Result<()> {
         ("get", "configmaps"),
         ("update", "jwksrevocations/status"),
         ("delete", "tokenrevocations"),
+        ("create", "tokenrevocations"),
         ("create", "events.events.k8s.io"),
     ] {
         ensure(

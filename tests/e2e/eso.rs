@@ -18,13 +18,8 @@ fn revoke_path(client_secret: &str) -> String {
     format!("/api/v1/auth/universal-auth/identities/{IDENTITY}/client-secrets/{client_secret}/revoke")
 }
 
-/// ESO's fake store holds the rotation's result (`current` and `previous` client secret ids, the
-/// AWSPREVIOUS-style layout); an ExternalSecret refreshed every second writes them into Secret
-/// `ci-rotation`. A revocation that reads `previous` from that Secret revokes the replaced client
-/// secret with exactly one call, and the current one is never called.
-pub async fn a_rotation_by_external_secrets_revokes_the_previous_value_only(env: &mut Env) -> Result<()> {
-    let ns = namespace_with_providers(env, "eso")?;
-    env.sim.clear_calls_and_faults().await?;
+/// Install ESO's CRDs and start its controller, out of cluster, for namespace `ns` only.
+pub(crate) fn start_eso(env: &Env, ns: &str) -> Result<Proc> {
     let eso_dir = sh(Command::new(format!("{ROOT}/hack/eso.sh")).arg("path"))?;
     let eso_dir = Path::new(eso_dir.trim());
     sh(env
@@ -39,14 +34,29 @@ pub async fn a_rotation_by_external_secrets_revokes_the_previous_value_only(env:
         "crd/secretstores.external-secrets.io",
     ]))?;
     let mut eso = Command::new(eso_dir.join("external-secrets"));
-    eso.args(["--enable-leader-election=false", "--namespace", &ns])
+    eso.args(["--enable-leader-election=false", "--namespace", ns])
         .arg(format!("--metrics-addr=127.0.0.1:{}", free_port()?))
         .env("KUBECONFIG", &env.cp.admin_kubeconfig);
-    let _eso = Proc::spawn(eso, env.work.join("external-secrets.log"))?;
+    Proc::spawn(eso, env.work.join(format!("external-secrets-{ns}.log")))
+}
 
-    let store = format!(
-        "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata: {{name: rotation}}\nspec:\n  provider:\n    fake:\n      data:\n        - {{key: client-secret-id, value: {CURRENT}}}\n        - {{key: previous-client-secret-id, value: {PREVIOUS}}}\n---\napiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata: {{name: ci-rotation}}\nspec:\n  refreshInterval: 1s\n  secretStoreRef: {{name: rotation, kind: SecretStore}}\n  target: {{name: ci-rotation}}\n  data:\n    - {{secretKey: current, remoteRef: {{key: client-secret-id}}}}\n    - {{secretKey: previous, remoteRef: {{key: previous-client-secret-id}}}}\n"
-    );
+/// A fake SecretStore holding a rotation's result, and an ExternalSecret (refreshed every second)
+/// that writes it into Secret `secret` as keys `current` and `previous`.
+pub(crate) fn rotation_store(secret: &str, current: &str, previous: &str) -> String {
+    format!(
+        "apiVersion: external-secrets.io/v1\nkind: SecretStore\nmetadata: {{name: {secret}}}\nspec:\n  provider:\n    fake:\n      data:\n        - {{key: client-secret-id, value: {current}}}\n        - {{key: previous-client-secret-id, value: {previous}}}\n---\napiVersion: external-secrets.io/v1\nkind: ExternalSecret\nmetadata: {{name: {secret}}}\nspec:\n  refreshInterval: 1s\n  secretStoreRef: {{name: {secret}, kind: SecretStore}}\n  target: {{name: {secret}}}\n  data:\n    - {{secretKey: current, remoteRef: {{key: client-secret-id}}}}\n    - {{secretKey: previous, remoteRef: {{key: previous-client-secret-id}}}}\n"
+    )
+}
+
+/// ESO's fake store holds the rotation's result (`current` and `previous` client secret ids, the
+/// AWSPREVIOUS-style layout); an ExternalSecret refreshed every second writes them into Secret
+/// `ci-rotation`. A revocation that reads `previous` from that Secret revokes the replaced client
+/// secret with exactly one call, and the current one is never called.
+pub async fn a_rotation_by_external_secrets_revokes_the_previous_value_only(env: &mut Env) -> Result<()> {
+    let ns = namespace_with_providers(env, "eso")?;
+    env.sim.clear_calls_and_faults().await?;
+    let _eso = start_eso(env, &ns)?;
+    let store = rotation_store("ci-rotation", CURRENT, PREVIOUS);
     env.apply(&ns, &store)?;
     crate::env::wait_for(
         Duration::from_secs(60),

@@ -24,6 +24,7 @@ mod rotation;
 mod scoped;
 mod shards;
 mod sim;
+mod triggers;
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};

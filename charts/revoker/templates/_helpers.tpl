@@ -204,10 +204,11 @@ The controller's rules on namespaced objects: the ClusterRole's first rules, and
 each watched namespace in namespace-scoped mode.
 */}}
 {{- define "revoker.namespacedRules" -}}
-# Revocations: watch them, delete finished ones after spec.ttlSecondsAfterFinished.
+# Revocations: watch them, create the runs of triggered ones, delete finished ones after
+# spec.ttlSecondsAfterFinished and runs beyond the history limits.
 - apiGroups: ["revoker.dev"]
   resources: ["jwksrevocations", "authmethodrevocations", "tokenrevocations"]
-  verbs: ["get", "list", "watch", "delete"]
+  verbs: ["get", "list", "watch", "create", "delete"]
 # Revocation status: phase, conditions, attempts, provider result.
 - apiGroups: ["revoker.dev"]
   resources: ["jwksrevocations/status", "authmethodrevocations/status", "tokenrevocations/status"]
