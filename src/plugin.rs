@@ -267,6 +267,7 @@ fn summary(found: &Found, report: &Value) -> String {
     if let Some(of) = obj["metadata"]["annotations"][RETRY_OF].as_str() {
         line("Retry of:", of.to_string());
     }
+    trigger_lines(spec, status, &mut line);
     let provider = &report["provider"];
     let ready = provider["status"]["conditions"]
         .as_array()
@@ -310,6 +311,78 @@ fn summary(found: &Found, report: &Value) -> String {
         ));
     }
     out
+}
+
+/// A triggered revocation: what triggers it, what is queued, and its runs (newest last).
+fn trigger_lines(spec: &Value, status: &Value, line: &mut impl FnMut(&str, String)) {
+    let text = |v: &Value| v.as_str().map(str::to_string).unwrap_or_else(|| "-".into());
+    let trigger = &spec["trigger"];
+    if trigger.is_null() {
+        return;
+    }
+    let state = &status["trigger"];
+    let what = if let Some(on) = trigger["onChange"].as_object() {
+        let object = on
+            .get("secretRef")
+            .map(|r| format!("Secret {}", text(&r["name"])))
+            .or_else(|| {
+                on.get("configMapRef")
+                    .map(|r| format!("ConfigMap {}", text(&r["name"])))
+            })
+            .unwrap_or_default();
+        format!("on change of {object} key {}", text(&on["key"]))
+    } else {
+        let schedule = &trigger["schedule"];
+        format!(
+            "schedule {:?} ({}), next {}",
+            text(&schedule["cron"]),
+            schedule["timeZone"].as_str().unwrap_or("UTC"),
+            text(&state["nextScheduleTime"])
+        )
+    };
+    line("Trigger:", what);
+    if let Some(pending) = state["pending"].as_object() {
+        let of = pending
+            .get("fingerprint")
+            .or_else(|| pending.get("scheduledTime"))
+            .map(text)
+            .unwrap_or_default();
+        line(
+            "Queued:",
+            format!(
+                "a {} run ({of}) since {}",
+                text(&pending["trigger"]),
+                text(&pending["since"])
+            ),
+        );
+    }
+    if let Some(missed) = state["missedRuns"].as_i64() {
+        line("Missed:", format!("{missed} scheduled time(s)"));
+    }
+    let runs = status["runs"].as_array().cloned().unwrap_or_default();
+    line(
+        "Runs:",
+        if runs.is_empty() {
+            "none yet".into()
+        } else {
+            format!("{} kept", runs.len())
+        },
+    );
+    for run in runs {
+        line(
+            "",
+            format!(
+                "{} {} {} ({}) attempts {} started {} -> {}",
+                text(&run["id"]),
+                text(&run["trigger"]),
+                text(&run["phase"]),
+                text(&run["reason"]),
+                run["attempts"].as_i64().unwrap_or(0),
+                text(&run["startTime"]),
+                text(&run["revocation"])
+            ),
+        );
+    }
 }
 
 /// `approve`: lift `spec.suspend`, so that a held revocation runs.

@@ -90,6 +90,9 @@ pub const ALL: &[(&str, TestFn)] = &[
         "a_rotation_by_external_secrets_runs_one_revocation_per_replaced_value",
         |env| Box::pin(crate::triggers::a_rotation_by_external_secrets_runs_one_revocation_per_replaced_value(env)),
     ),
+    ("a_suspended_trigger_keeps_a_change_and_runs_it_once_approved", |env| {
+        Box::pin(crate::triggers::a_suspended_trigger_keeps_a_change_and_runs_it_once_approved(env))
+    }),
     ("a_schedule_runs_at_its_times", |env| {
         Box::pin(crate::triggers::a_schedule_runs_at_its_times(env))
     }),

@@ -14,7 +14,7 @@ const HELD: &str = "1111aaaa2222bbbb3333cccc4444dddd";
 const MISSING: &str = "5555eeee6666ffff7777aaaa8888bbbb";
 
 /// `kubectl revoker ARGS`, through kubectl's plugin lookup; (exit success, stdout + stderr).
-fn kubectl_revoker(env: &Env, args: &[&str]) -> Result<(bool, String)> {
+pub(crate) fn kubectl_revoker(env: &Env, args: &[&str]) -> Result<(bool, String)> {
     let plugins = env.work.join("plugins");
     std::fs::create_dir_all(&plugins).map_err(|e| e.to_string())?;
     let link = plugins.join("kubectl-revoker");

@@ -346,52 +346,21 @@ impl<K: Revocation> Triggered<K> {
         }))
     }
 
-    /// Queue the latest scheduled time that came due (CronJob's rules: earlier ones missed are
-    /// counted, not replayed; one not started within startingDeadlineSeconds is missed too).
+    /// Queue the latest scheduled time that came due; report the missed ones.
     fn observe_schedule(&mut self, schedule: &Schedule, state: &mut TriggerStatus, active: bool) {
-        let deadline = self
-            .trigger
-            .schedule
-            .as_ref()
-            .and_then(|s| s.starting_deadline_seconds)
-            .map(SignedDuration::from_secs);
+        let deadline = self.trigger.schedule.as_ref().and_then(|s| s.starting_deadline_seconds);
         let created = self.obj.meta().creation_timestamp.as_ref().map_or(self.now, |t| t.0);
-        let after = state.last_schedule_time.as_ref().map_or(created, |t| t.0);
-        if let Some(due) = schedule.due(after, self.now) {
-            let replaced = state
-                .pending
-                .as_ref()
-                .is_some_and(|p| p.trigger == RunTrigger::Schedule);
-            let missed = due.earlier + u32::from(replaced);
-            if missed > 0 {
-                self.missed(state, missed, format!("{missed} scheduled time(s) before {} passed without a run (the operator was down, the revocation suspended, or a run still in progress); only the latest runs", due.latest));
-            }
-            state.last_schedule_time = Some(Time(due.latest));
-            state.pending = Some(PendingRun {
-                trigger: RunTrigger::Schedule,
-                fingerprint: None,
-                scheduled_time: Some(Time(due.latest)),
-                since: Time(self.now),
-            });
+        let held_by = if active {
+            "the previous run was still in progress (runs never overlap)"
+        } else if self.obj.lifecycle().suspend {
+            "the revocation was suspended"
+        } else {
+            "the operator was not running"
+        };
+        let clock = schedule::Clock { created, now: self.now };
+        for (count, message) in schedule.advance(state, clock, deadline, held_by) {
+            self.missed(state, count, message);
         }
-        let late = state.pending.as_ref().and_then(|p| {
-            let at = p.scheduled_time.as_ref()?.0;
-            let deadline = deadline?;
-            (self.now.duration_since(at) > deadline).then_some(at)
-        });
-        if let Some(at) = late {
-            state.pending = None;
-            let why = if active {
-                "the previous run was still in progress (runs never overlap)"
-            } else if self.obj.lifecycle().suspend {
-                "the revocation was suspended"
-            } else {
-                "the operator was not running"
-            };
-            let message = format!("the run scheduled for {at} did not start within startingDeadlineSeconds: {why}");
-            self.missed(state, 1, message);
-        }
-        state.next_schedule_time = schedule.next_after(self.now).map(Time);
     }
 
     fn missed(&mut self, state: &mut TriggerStatus, count: u32, message: String) {

@@ -3,10 +3,11 @@
 
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
-use jiff::Timestamp;
 use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::api::ScheduleTrigger;
+use crate::api::{PendingRun, RunTrigger, ScheduleTrigger, TriggerStatus};
 
 /// Scheduled times counted at most when looking back (CronJob stops at 100 too).
 pub const MISSED_COUNT_MAX: u32 = 100;
@@ -16,6 +17,15 @@ pub const MISSED_COUNT_MAX: u32 = 100;
 pub struct Schedule {
     cron: Cron,
     tz: TimeZone,
+}
+
+/// The times a schedule is looked at from.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    /// When the revocation was created (the schedule counts from there).
+    pub created: Timestamp,
+    /// Now.
+    pub now: Timestamp,
 }
 
 /// The scheduled times that came due in a span.
@@ -71,6 +81,53 @@ impl Schedule {
             }
         }
         Some(Due { latest, earlier })
+    }
+
+    /// One look at the schedule, with CronJob's rules: the latest scheduled time that came due
+    /// since the last one handled (or since the revocation was created) is queued, replacing a
+    /// queued one; the times before it are missed, never replayed; a queued time not started
+    /// within `deadline_seconds` is missed too (`held_by` says why it could not start). Returns
+    /// the missed counts with what to tell the user.
+    pub fn advance(
+        &self,
+        state: &mut TriggerStatus,
+        clock: Clock,
+        deadline_seconds: Option<i64>,
+        held_by: &str,
+    ) -> Vec<(u32, String)> {
+        let mut missed = vec![];
+        let after = state.last_schedule_time.as_ref().map_or(clock.created, |t| t.0);
+        if let Some(due) = self.due(after, clock.now) {
+            let replaced = state
+                .pending
+                .as_ref()
+                .is_some_and(|p| p.trigger == RunTrigger::Schedule);
+            let count = due.earlier + u32::from(replaced);
+            if count > 0 {
+                missed.push((count, format!("{count} scheduled time(s) before {} passed without a run (the operator was down, the revocation suspended, or a run still in progress); only the latest runs", due.latest)));
+            }
+            state.last_schedule_time = Some(Time(due.latest));
+            state.pending = Some(PendingRun {
+                trigger: RunTrigger::Schedule,
+                fingerprint: None,
+                scheduled_time: Some(Time(due.latest)),
+                since: Time(clock.now),
+            });
+        }
+        let late = state.pending.as_ref().and_then(|p| {
+            let at = p.scheduled_time.as_ref()?.0;
+            let deadline = SignedDuration::from_secs(deadline_seconds?);
+            (clock.now.duration_since(at) > deadline).then_some(at)
+        });
+        if let Some(at) = late {
+            state.pending = None;
+            missed.push((
+                1,
+                format!("the run scheduled for {at} did not start within startingDeadlineSeconds: {held_by}"),
+            ));
+        }
+        state.next_schedule_time = self.next_after(clock.now).map(Time);
+        missed
     }
 
     /// The first scheduled time after `now`.
@@ -134,6 +191,90 @@ mod tests {
             .due(at("2026-12-01T00:00:00Z"), at("2026-12-02T00:00:00Z"))
             .expect("due");
         assert_eq!(long.earlier, MISSED_COUNT_MAX, "the count stops at the cap");
+    }
+
+    fn look(schedule: &Schedule, state: &mut TriggerStatus, now: &str, deadline: Option<i64>) -> Vec<u32> {
+        let clock = Clock {
+            created: at("2026-12-01T10:00:00Z"),
+            now: at(now),
+        };
+        schedule
+            .advance(state, clock, deadline, "held")
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect()
+    }
+
+    fn queued(state: &TriggerStatus) -> Option<Timestamp> {
+        state
+            .pending
+            .as_ref()
+            .and_then(|p| p.scheduled_time.as_ref())
+            .map(|t| t.0)
+    }
+
+    #[test]
+    fn a_schedule_queues_each_time_once_on_an_injected_clock() {
+        let nightly = schedule("0 2 * * *", None).expect("valid");
+        let mut state = TriggerStatus::default();
+        assert!(look(&nightly, &mut state, "2026-12-02T01:59:00Z", None).is_empty());
+        assert_eq!(queued(&state), None, "nothing before 02:00");
+        assert_eq!(
+            state.next_schedule_time.as_ref().map(|t| t.0),
+            Some(at("2026-12-02T02:00:00Z"))
+        );
+        assert!(look(&nightly, &mut state, "2026-12-02T02:00:01Z", None).is_empty());
+        assert_eq!(queued(&state), Some(at("2026-12-02T02:00:00Z")));
+        state.pending = None; // the run started
+        assert!(look(&nightly, &mut state, "2026-12-02T02:05:00Z", None).is_empty());
+        assert_eq!(
+            queued(&state),
+            None,
+            "02:00 is not queued twice (also after a restart: it is in status)"
+        );
+        assert!(look(&nightly, &mut state, "2026-12-03T02:00:00Z", None).is_empty());
+        assert_eq!(queued(&state), Some(at("2026-12-03T02:00:00Z")));
+    }
+
+    #[test]
+    fn missed_times_are_reported_once_and_not_replayed() {
+        let hourly = schedule("0 * * * *", None).expect("valid");
+        let mut state = TriggerStatus::default();
+        // The operator was down from 10:00 to 14:30: 11:00-13:00 missed, 14:00 queued.
+        assert_eq!(look(&hourly, &mut state, "2026-12-01T14:30:00Z", None), [3]);
+        assert_eq!(queued(&state), Some(at("2026-12-01T14:00:00Z")));
+        // Still held (a run in progress) when 15:00 comes: 14:00 is missed, 15:00 queued instead.
+        assert_eq!(look(&hourly, &mut state, "2026-12-01T15:00:30Z", None), [1]);
+        assert_eq!(queued(&state), Some(at("2026-12-01T15:00:00Z")));
+        assert!(
+            look(&hourly, &mut state, "2026-12-01T15:10:00Z", None).is_empty(),
+            "reported once"
+        );
+    }
+
+    #[test]
+    fn a_run_that_cannot_start_within_the_deadline_is_missed() {
+        let hourly = schedule("@hourly", None).expect("valid");
+        let mut state = TriggerStatus::default();
+        assert!(look(&hourly, &mut state, "2026-12-01T11:00:20Z", Some(60)).is_empty());
+        assert_eq!(
+            queued(&state),
+            Some(at("2026-12-01T11:00:00Z")),
+            "within the deadline: queued"
+        );
+        assert_eq!(look(&hourly, &mut state, "2026-12-01T11:01:01Z", Some(60)), [1]);
+        assert_eq!(queued(&state), None, "past the deadline: dropped, not started late");
+        let mut late = TriggerStatus::default();
+        assert_eq!(look(&hourly, &mut late, "2026-12-01T11:30:00Z", Some(60)), [1]);
+        assert_eq!(
+            queued(&late),
+            None,
+            "found too late (the operator was down): missed at once"
+        );
+        assert_eq!(
+            late.last_schedule_time.as_ref().map(|t| t.0),
+            Some(at("2026-12-01T11:00:00Z"))
+        );
     }
 
     #[test]
