@@ -140,6 +140,9 @@ pub fn check_object(obj: &Value, index: usize) -> Checked {
     if problems.is_empty() {
         cel_problems(&schema, obj, "", &mut problems);
     }
+    if problems.is_empty() {
+        problems.extend(schedule_problem(obj));
+    }
     let verdict = if problems.is_empty() {
         Verdict::Valid
     } else {
@@ -149,6 +152,13 @@ pub fn check_object(obj: &Value, index: usize) -> Checked {
 }
 
 /// The OpenAPI schema's complaints, with the path of each.
+/// A cron expression or time zone the controller would refuse (the schema only screens them).
+fn schedule_problem(obj: &Value) -> Option<String> {
+    let schedule = obj.pointer("/spec/trigger/schedule")?;
+    let schedule: crate::api::ScheduleTrigger = serde_json::from_value(schedule.clone()).ok()?;
+    crate::controller::trigger::schedule::Schedule::parse(&schedule).err()
+}
+
 fn schema_problems(schema: &Value, obj: &Value) -> Vec<String> {
     let validator = match jsonschema::validator_for(&strip_kubernetes_keywords(schema)) {
         Ok(v) => v,
@@ -276,7 +286,7 @@ mod tests {
 
     #[test]
     fn every_example_manifest_is_valid() {
-        for dir in ["examples", "examples/revocations"] {
+        for dir in ["examples", "examples/revocations", "examples/rotation"] {
             for entry in
                 std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/").to_string() + dir).expect("examples")
             {
@@ -317,6 +327,24 @@ mod tests {
             "apiVersion: revoker.dev/v1alpha1\nkind: AuthMethodRevocation\nmetadata: {name: a}\nspec:\n  providerRef: {name: atlas}\n",
         );
         assert_eq!(p, ["spec: exactly one provider block must be set: atlas or infisical"]);
+    }
+
+    #[test]
+    fn a_cron_expression_is_parsed_as_the_controller_does() {
+        let nightly = "apiVersion: revoker.dev/v1alpha1\nkind: TokenRevocation\nmetadata: {name: t}\nspec:\n  providerRef: {name: onezone}\n  onezone: {scope: CurrentUserTemporaryTokens}\n  trigger:\n    schedule: {cron: \"0 2 * * *\", timeZone: Europe/Berlin}\n";
+        assert_eq!(verdict(nightly), Verdict::Valid);
+        let p = problems(&nightly.replace("0 2 * * *", "0 25 * * *"));
+        assert!(p.iter().any(|p| p.contains("spec.trigger.schedule.cron")), "{p:?}");
+        let p = problems(&nightly.replace("Europe/Berlin", "Mars/Olympus"));
+        assert!(p.iter().any(|p| p.contains("timeZone")), "{p:?}");
+        let p = problems(&nightly.replace(
+            "    schedule: {cron: \"0 2 * * *\", timeZone: Europe/Berlin}\n",
+            "    successfulRunsHistoryLimit: 2\n",
+        ));
+        assert!(
+            p.iter().any(|p| p.contains("exactly one of onChange and schedule")),
+            "{p:?}"
+        );
     }
 
     #[test]

@@ -202,6 +202,68 @@ fn catalogue() -> Vec<Case> {
             field,
         });
     }
+    let on_change = json!({"secretRef": {"name": "rot"}, "key": "previous"});
+    let schedule = json!({"cron": "0 2 * * *"});
+    let triggers = [
+        (
+            "a trigger with both onChange and schedule",
+            json!({"trigger": {"onChange": on_change, "schedule": schedule}}),
+            "exactly one of onChange and schedule",
+        ),
+        (
+            "a trigger with neither",
+            json!({"trigger": {"successfulRunsHistoryLimit": 2}}),
+            "exactly one of onChange and schedule",
+        ),
+        (
+            "a trigger with a TTL",
+            json!({"trigger": {"schedule": schedule}, "ttlSecondsAfterFinished": 60}),
+            "ttlSecondsAfterFinished is not allowed",
+        ),
+        (
+            "a cron expression with six fields",
+            json!({"trigger": {"schedule": {"cron": "0 0 2 * * *"}}}),
+            "cron",
+        ),
+        (
+            "a cron expression with a shell command",
+            json!({"trigger": {"schedule": {"cron": "0 2 * * * rm -rf /"}}}),
+            "cron",
+        ),
+        (
+            "a time zone that is a path",
+            json!({"trigger": {"schedule": {"cron": "@daily", "timeZone": "../../etc/passwd"}}}),
+            "timeZone",
+        ),
+        (
+            "onChange on a Secret and a ConfigMap",
+            json!({"trigger": {"onChange": {"secretRef": {"name": "a"}, "configMapRef": {"name": "b"}, "key": "k"}}}),
+            "exactly one of secretRef and configMapRef",
+        ),
+        (
+            "onChange on a key with a slash",
+            json!({"trigger": {"onChange": {"secretRef": {"name": "a"}, "key": "a/b"}}}),
+            "key",
+        ),
+        (
+            "a poll every 0 seconds",
+            json!({"trigger": {"onChange": {"secretRef": {"name": "a"}, "key": "k", "pollSeconds": 0}}}),
+            "pollSeconds",
+        ),
+        (
+            "a history of 1000 runs",
+            json!({"trigger": {"schedule": schedule, "successfulRunsHistoryLimit": 1000}}),
+            "successfulRunsHistoryLimit",
+        ),
+    ];
+    for (label, extra, field) in triggers {
+        let spec = jwks(extra);
+        cases.push(Case {
+            what: label.to_string(),
+            manifest: revocation("JwksRevocation", &format!("h{}", cases.len()), spec),
+            field,
+        });
+    }
     cases.push(Case {
         what: "a provider's Secret reference into another namespace".into(),
         manifest: json!({
@@ -249,7 +311,13 @@ fn immutable_fields_stay(env: &Env, ns: &str) -> Result<()> {
             Ok(_) => return Err(format!("changing the {what} of a revocation was accepted")),
         }
     }
-    Ok(())
+    let mut triggered = spec.clone();
+    triggered["trigger"] = json!({"schedule": {"cron": "0 2 * * *"}});
+    match env.apply(ns, &revocation("JwksRevocation", "held", triggered).to_string()) {
+        Err(message) if message.contains("spec.trigger cannot be added or removed") => Ok(()),
+        Err(message) => Err(format!("adding a trigger: rejected without saying why: {message}")),
+        Ok(_) => Err("adding a trigger to a one-shot revocation was accepted".into()),
+    }
 }
 
 pub async fn hostile_manifests_are_rejected_and_call_nothing(env: &mut Env) -> Result<()> {
