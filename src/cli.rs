@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::controller::run::{RunConfig, run};
+use crate::controller::run::{AuditConfig, RunConfig, run};
 use crate::egress::AllowList;
 use crate::providers::DEFAULT_HOSTS;
 use crate::providers::http::HttpSettings;
@@ -54,6 +54,9 @@ pub enum Command {
         #[command(flatten)]
         target: crate::plugin::Target,
     },
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Create a fresh copy of a Failed revocation under a new name, annotated with the old one's
     /// (`kubectl revoker retry NAME`); a revocation itself never runs twice.
     Retry {
@@ -129,6 +132,17 @@ pub struct RunArgs {
     /// Timeout of one provider request, in seconds.
     #[arg(long, default_value_t = 30)]
     pub request_timeout: u64,
+    /// Append the audit trail (one hash-chained JSON record per state change) to this file.
+    /// Without it, the records go to the log under target `revoker::audit`.
+    #[arg(long, env = "REVOKER_AUDIT_LOG")]
+    pub audit_log: Option<std::path::PathBuf>,
+    /// Also deliver each audit record to this HTTPS webhook, as a CloudEvent signed with
+    /// HMAC-SHA256 (header `X-Revoker-Signature`); needs `--audit-webhook-secret-file`.
+    #[arg(long, env = "REVOKER_AUDIT_WEBHOOK_URL", requires = "audit_webhook_secret_file")]
+    pub audit_webhook_url: Option<String>,
+    /// File holding the webhook's HMAC key (e.g. a mounted Secret key).
+    #[arg(long, env = "REVOKER_AUDIT_WEBHOOK_SECRET_FILE", requires = "audit_webhook_url")]
+    pub audit_webhook_secret_file: Option<std::path::PathBuf>,
 }
 
 /// Flags of `revoker revoke`.
@@ -188,6 +202,9 @@ pub enum CliError {
     /// A `status`, `approve` or `retry` failed.
     #[error(transparent)]
     Plugin(#[from] crate::plugin::PluginError),
+    /// An audit stream does not verify, or the audit trail cannot be set up.
+    #[error("audit: {0}")]
+    Audit(String),
     /// Serializing the CRDs failed.
     #[error("cannot print CRDs: {0}")]
     Yaml(#[from] serde_yaml::Error),
@@ -221,12 +238,37 @@ impl RunArgs {
             concurrency: self.concurrency,
             leader_elect: self.leader_elect,
             lease_name: self.lease_name.clone(),
-            identity,
             lease_duration_seconds: self.lease_duration,
+            identity: identity.clone(),
             watch_namespaces: dedup(&self.namespaces),
             shard_selector: self.shard_selector.clone(),
             check_providers: self.check_providers,
+            audit: AuditConfig {
+                file: self.audit_log.clone(),
+                webhook: self.audit_webhook(&identity)?,
+            },
         })
+    }
+}
+
+impl RunArgs {
+    fn audit_webhook(&self, identity: &str) -> Result<Option<crate::audit::webhook::Settings>, CliError> {
+        let (Some(url), Some(secret_file)) = (&self.audit_webhook_url, &self.audit_webhook_secret_file) else {
+            return Ok(None);
+        };
+        let secret = std::fs::read_to_string(secret_file)
+            .map_err(|e| CliError::Audit(format!("cannot read {}: {e}", secret_file.display())))?;
+        let secret = secret.trim_end_matches(['\n', '\r']);
+        if secret.is_empty() {
+            return Err(CliError::Audit(format!("{} is empty", secret_file.display())));
+        }
+        crate::audit::webhook::Settings::new(
+            url,
+            secrecy::SecretString::from(secret.to_string()),
+            identity.to_string(),
+        )
+        .map(Some)
+        .map_err(CliError::Audit)
     }
 }
 
@@ -271,6 +313,19 @@ fn dedup(names: &[String]) -> Vec<String> {
     out
 }
 
+/// `revoker audit …`.
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Check audit streams (files of records, or JSON logs holding them): every chain complete,
+    /// in order, and unaltered. Prints each chain's length and last hash; exits non-zero at the
+    /// first problem, naming its line.
+    Verify {
+        /// Files to check (`-` for stdin).
+        #[arg(required = true)]
+        files: Vec<String>,
+    },
+}
+
 /// Parse the command line and run it.
 pub async fn main() -> Result<(), CliError> {
     match Cli::parse().command {
@@ -283,6 +338,7 @@ pub async fn main() -> Result<(), CliError> {
         Command::Status { target, output } => Ok(crate::plugin::status(&target, output).await?),
         Command::Approve { target } => Ok(crate::plugin::approve(&target).await?),
         Command::Retry { target, new_name } => Ok(crate::plugin::retry(&target, new_name).await?),
+        Command::Audit(AuditCommand::Verify { files }) => verify_audit(&files),
         Command::Run(args) => {
             init_logging(args.log_format, &args.log_level);
             let config = args.config()?;
@@ -293,6 +349,20 @@ pub async fn main() -> Result<(), CliError> {
             result.map_err(Into::into)
         }
     }
+}
+
+fn verify_audit(files: &[String]) -> Result<(), CliError> {
+    for path in files {
+        let text = read_input(path)?;
+        let chains = crate::audit::verify(&text).map_err(|why| CliError::Audit(format!("{path}: {why}")))?;
+        for chain in chains {
+            println!(
+                "{path}: chain {} verified: {} records, last hash {}",
+                chain.chain, chain.records, chain.last_hash
+            );
+        }
+    }
+    Ok(())
 }
 
 fn read_input(path: &str) -> Result<String, CliError> {

@@ -8,6 +8,7 @@
 //! [`cli`] (the command line).
 
 pub mod api;
+pub mod audit;
 pub mod breakglass;
 pub mod cli;
 pub mod controller;

@@ -74,6 +74,20 @@ pub struct TriggeredRunLabels {
 /// Results of `revoker_triggered_runs_total`.
 pub const TRIGGERED_RUN_RESULTS: [&str; 4] = ["succeeded", "failed", "missed", "skipped"];
 
+/// Labels of an audit sink.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SinkLabels {
+    /// file or webhook.
+    pub sink: String,
+}
+
+/// Labels of audit webhook deliveries.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DeliveryLabels {
+    /// delivered, rejected (a non-2xx answer), error (no answer).
+    pub result: String,
+}
+
 /// Labels carrying just a kind.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabels {
@@ -102,6 +116,12 @@ pub struct Metrics {
     pub provider_pauses: Family<ProviderLabels, Counter>,
     /// `revoker_triggered_runs_total{kind,trigger,result}`: runs of triggered revocations.
     pub triggered_runs: Family<TriggeredRunLabels, Counter>,
+    /// `revoker_audit_records_total`: audit records written.
+    pub audit_records: Counter,
+    /// `revoker_audit_dropped_total{sink}`: audit records a sink lost (never silently).
+    pub audit_dropped: Family<SinkLabels, Counter>,
+    /// `revoker_audit_webhook_deliveries_total{result}`: tries to deliver to the audit webhook.
+    pub audit_deliveries: Family<DeliveryLabels, Counter>,
     registry: Mutex<Registry>,
 }
 
@@ -122,6 +142,20 @@ impl Metrics {
         let in_flight = Gauge::default();
         let provider_pauses = Family::<ProviderLabels, Counter>::default();
         let triggered_runs = Family::<TriggeredRunLabels, Counter>::default();
+        let audit_records = Counter::default();
+        let audit_dropped = Family::<SinkLabels, Counter>::default();
+        let audit_deliveries = Family::<DeliveryLabels, Counter>::default();
+        registry.register("audit_records", "Audit records written", audit_records.clone());
+        registry.register(
+            "audit_dropped",
+            "Audit records a sink could not take (full webhook queue, failed file write)",
+            audit_dropped.clone(),
+        );
+        registry.register(
+            "audit_webhook_deliveries",
+            "Tries to deliver an audit record to the webhook, by result",
+            audit_deliveries.clone(),
+        );
         registry.register(
             "revocations",
             "Finished revocations by kind, provider and result",
@@ -169,6 +203,9 @@ impl Metrics {
             in_flight,
             provider_pauses,
             triggered_runs,
+            audit_records,
+            audit_dropped,
+            audit_deliveries,
             registry: Mutex::new(registry),
         };
         metrics.export_zeros();
@@ -214,6 +251,15 @@ impl Metrics {
                     drop(self.triggered_runs.get_or_create(&labels));
                 }
             }
+        }
+        for sink in ["file", "webhook"] {
+            drop(self.audit_dropped.get_or_create(&SinkLabels { sink: sink.into() }));
+        }
+        for result in ["delivered", "rejected", "error"] {
+            drop(
+                self.audit_deliveries
+                    .get_or_create(&DeliveryLabels { result: result.into() }),
+            );
         }
         for provider in PROVIDERS {
             let labels = ProviderLabels {

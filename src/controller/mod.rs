@@ -63,6 +63,8 @@ pub struct Context {
     pub unwritten: UnwrittenResults,
     /// This operator instance (recorded with each attempt).
     pub instance: executor::Instance,
+    /// The audit trail.
+    pub audit: crate::audit::Auditor,
 }
 
 /// Results of provider calls that could not be written (the API server was unreachable, or kept
@@ -139,7 +141,12 @@ impl Superseded {
 
 impl Context {
     /// A context with the default event reporter name, for the operator instance `instance`.
-    pub fn new(client: Client, registry: ProviderRegistry, instance: executor::Instance) -> Arc<Self> {
+    pub fn new(
+        client: Client,
+        registry: ProviderRegistry,
+        instance: executor::Instance,
+        audit: crate::audit::Auditor,
+    ) -> Arc<Self> {
         let reporter = Reporter {
             controller: "revoker".into(),
             instance: std::env::var("POD_NAME").ok(),
@@ -152,6 +159,7 @@ impl Context {
             superseded: Superseded::default(),
             unwritten: UnwrittenResults::default(),
             instance,
+            audit,
         })
     }
 
@@ -190,6 +198,22 @@ where
     if let Err(e) = recorder.publish(&event, &obj.object_ref(&())).await {
         tracing::warn!(object = %ObjectRef::from(obj), error = %e, "could not publish event");
     }
+}
+
+/// The annotation the API server stamps with the user who created a revocation.
+pub const REQUESTED_BY: &str = "revoker.dev/requested-by";
+
+/// Write the audit record of a state change of `obj` (its status after the change is `status`).
+pub fn audit<K: resources::Revocation>(ctx: &Context, obj: &K, event: &'static str, status: &RevocationStatus) {
+    ctx.audit.record(crate::audit::Change {
+        event,
+        kind: K::KIND,
+        namespace: obj.meta().namespace.as_deref().unwrap_or_default(),
+        name: obj.name_any(),
+        uid: obj.uid().unwrap_or_default(),
+        requested_by: obj.annotations().get(REQUESTED_BY).cloned(),
+        status,
+    });
 }
 
 /// Name and namespace of an object for logs.

@@ -97,10 +97,13 @@ struct Reconciliation<K: Revocation> {
     pinned: Option<String>,
     /// The provider has been called in this reconcile: results are written until they land.
     called: bool,
+    /// The object had no status yet: its first status write is also its `created` audit record.
+    unseen: bool,
 }
 
 impl<K: Revocation> Reconciliation<K> {
     fn new(obj: K, namespace: String, ctx: Arc<Context>) -> Self {
+        let obj_status_missing = obj.revocation_status().is_none();
         Reconciliation {
             api: Api::namespaced(ctx.client.clone(), &namespace),
             status: obj.revocation_status().cloned().unwrap_or_default(),
@@ -113,6 +116,7 @@ impl<K: Revocation> Reconciliation<K> {
             target: None,
             pinned: None,
             called: false,
+            unseen: obj_status_missing,
         }
     }
 
@@ -546,7 +550,18 @@ impl<K: Revocation> Reconciliation<K> {
     /// Metric, log line and Event of a written status change. An attempt has no Event of its own:
     /// its end does (the outcome, the scheduled retry or the failure, each naming the attempt), so a
     /// revocation costs one Event per attempt and the status shows a call in progress.
-    async fn announce(&self, change: &Transition<'_>) {
+    async fn announce(&mut self, change: &Transition<'_>) {
+        if std::mem::take(&mut self.unseen) {
+            super::audit(&self.ctx, &self.obj, "created", &self.status);
+        }
+        let event = match change {
+            Transition::Waiting { .. } => "waiting",
+            Transition::Attempt { .. } => "attempted",
+            Transition::Succeeded(_) => "succeeded",
+            Transition::RetryScheduled { .. } => "retry-scheduled",
+            Transition::Failed { .. } => "failed",
+        };
+        super::audit(&self.ctx, &self.obj, event, &self.status);
         let object = super::describe(&self.obj);
         let (type_, reason, action, note) = match change {
             Transition::Waiting { reason, message } => {
@@ -736,6 +751,7 @@ impl<K: Revocation> Reconciliation<K> {
         };
         match self.api.delete(&self.obj.name_any(), &params).await {
             Ok(_) => {
+                super::audit(&self.ctx, &self.obj, "expired", &self.status);
                 info!(kind = K::KIND, object = %super::describe(&self.obj), "deleted after ttlSecondsAfterFinished")
             }
             Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}

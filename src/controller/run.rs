@@ -55,6 +55,26 @@ pub struct RunConfig {
     pub shard_selector: Option<String>,
     /// Run the provider controllers (credential checks, provider status).
     pub check_providers: bool,
+    /// Where the audit trail goes.
+    pub audit: AuditConfig,
+}
+
+/// Where the audit trail goes: a file (else the log target `revoker::audit`), and a webhook.
+#[derive(Clone, Default)]
+pub struct AuditConfig {
+    /// Append records to this file.
+    pub file: Option<std::path::PathBuf>,
+    /// Also deliver them to this webhook.
+    pub webhook: Option<crate::audit::webhook::Settings>,
+}
+
+impl std::fmt::Debug for AuditConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditConfig")
+            .field("file", &self.file)
+            .field("webhook", &self.webhook.as_ref().map(|w| w.url.as_str()))
+            .finish()
+    }
 }
 
 /// Errors that stop `revoker run`.
@@ -77,6 +97,9 @@ pub enum RunError {
     /// Leader election failed.
     #[error("leader election: {0}")]
     Lease(#[from] kube_lease_manager::LeaseManagerError),
+    /// The audit trail cannot be set up (its file, its webhook).
+    #[error("audit trail: {0}")]
+    Audit(String),
     /// Leadership was lost while running; the process exits so that no two replicas act.
     #[error("lost the leader lease {0}; exiting so that only one replica acts")]
     LostLeadership(String),
@@ -103,7 +126,13 @@ pub async fn run(config: RunConfig, ready: Arc<AtomicBool>) -> Result<(), RunErr
             .leader_elect
             .then(|| (config.lease_namespace.clone(), config.lease_name.clone())),
     };
-    let ctx = Context::new(client.clone(), registry, instance);
+    let webhook = match config.audit.webhook.clone() {
+        Some(settings) => Some(crate::audit::webhook::start(settings).map_err(RunError::Audit)?),
+        None => None,
+    };
+    let audit = crate::audit::Auditor::new(&config.identity, config.audit.file.clone(), webhook)
+        .map_err(|e| RunError::Audit(e.to_string()))?;
+    let ctx = Context::new(client.clone(), registry, instance, audit);
     if let Some(selector) = &config.shard_selector {
         info!(shard_selector = %selector, lease = %config.lease_name, check_providers = config.check_providers, "one shard: acting only on revocations whose labels match");
     }

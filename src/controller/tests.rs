@@ -409,7 +409,10 @@ fn setup_watching<K: Revocation>(fake: &Arc<FakeProvider>, providers: &[Value]) 
         rv: 100,
         bodies: vec![],
     };
-    (Context::new(client, registry, test_instance()), verifier)
+    (
+        Context::new(client, registry, test_instance(), crate::audit::Auditor::default()),
+        verifier,
+    )
 }
 
 /// The operator instance of the scenarios.

@@ -246,7 +246,7 @@ fn transport_error(operation: &str, detail: String) -> ProviderError {
     )
 }
 
-fn tls_config(ca_bundle: Option<&str>) -> Result<rustls::ClientConfig, ProviderError> {
+pub(crate) fn tls_config(ca_bundle: Option<&str>) -> Result<rustls::ClientConfig, ProviderError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(pem) = ca_bundle {

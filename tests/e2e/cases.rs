@@ -96,6 +96,10 @@ pub const ALL: &[(&str, TestFn)] = &[
     ("a_schedule_runs_at_its_times", |env| {
         Box::pin(crate::triggers::a_schedule_runs_at_its_times(env))
     }),
+    (
+        "the_audit_trail_verifies_and_reaches_the_webhook_once_per_record",
+        |env| Box::pin(crate::audit::the_audit_trail_verifies_and_reaches_the_webhook_once_per_record(env)),
+    ),
     ("hostile_manifests_are_rejected_and_call_nothing", |env| {
         Box::pin(crate::hostile::hostile_manifests_are_rejected_and_call_nothing(env))
     }),

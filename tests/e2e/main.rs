@@ -9,6 +9,7 @@
 //! Filter: `cargo test --test e2e -- NAME_SUBSTRING`; `REVOKER_E2E_KEEP_LOGS=1` keeps the logs of a
 //! run that passed.
 
+mod audit;
 mod batch;
 mod breakglass;
 mod cases;

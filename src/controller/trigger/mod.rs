@@ -151,6 +151,7 @@ impl<K: Revocation> Triggered<K> {
             return Ok(true);
         }
         let mut updated = self.obj.clone();
+        let next_copy = next.clone();
         updated.set_revocation_status(next);
         match self
             .api
@@ -158,6 +159,14 @@ impl<K: Revocation> Triggered<K> {
             .await
         {
             Ok(written) => {
+                if self.obj.revocation_status().is_none() {
+                    super::audit(
+                        &self.ctx,
+                        &written,
+                        "created",
+                        written.revocation_status().unwrap_or(&next_copy),
+                    );
+                }
                 // A write the API server found to change nothing keeps the version: not superseded.
                 if let (Some(uid), Some(old)) = (self.obj.uid(), self.obj.resource_version())
                     && written.resource_version().as_ref() != Some(&old)
@@ -481,6 +490,11 @@ impl<K: Revocation> Triggered<K> {
             _ => "the schedule came due".to_string(),
         };
         let note = format!("run {id} started ({what}): {} {}", K::KIND, super::describe(run));
+        let said = RevocationStatus {
+            message: Some(note.clone()),
+            ..self.status.clone()
+        };
+        super::audit(&self.ctx, &self.obj, "run-started", &said);
         info!(kind = K::KIND, object = %super::describe(&self.obj), run = %id, "{note}");
         let reason = match trigger {
             RunTrigger::OnChange => Reason::OnChange,
