@@ -116,6 +116,8 @@ pub struct Metrics {
     pub provider_pauses: Family<ProviderLabels, Counter>,
     /// `revoker_triggered_runs_total{kind,trigger,result}`: runs of triggered revocations.
     pub triggered_runs: Family<TriggeredRunLabels, Counter>,
+    /// `revoker_verifications_total{kind,provider,reason}`: receipts by what the read-back found.
+    pub verifications: Family<ReasonLabels, Counter>,
     /// `revoker_audit_records_total`: audit records written.
     pub audit_records: Counter,
     /// `revoker_audit_dropped_total{sink}`: audit records a sink lost (never silently).
@@ -142,6 +144,12 @@ impl Metrics {
         let in_flight = Gauge::default();
         let provider_pauses = Family::<ProviderLabels, Counter>::default();
         let triggered_runs = Family::<TriggeredRunLabels, Counter>::default();
+        let verifications = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "verifications",
+            "Read-backs after successful revocations, by what they found (Verified, NotApplied, NoReadBack, VerificationUnavailable)",
+            verifications.clone(),
+        );
         let audit_records = Counter::default();
         let audit_dropped = Family::<SinkLabels, Counter>::default();
         let audit_deliveries = Family::<DeliveryLabels, Counter>::default();
@@ -203,6 +211,7 @@ impl Metrics {
             in_flight,
             provider_pauses,
             triggered_runs,
+            verifications,
             audit_records,
             audit_dropped,
             audit_deliveries,
@@ -228,6 +237,7 @@ impl Metrics {
                 for (family, reasons) in [
                     (&self.revocation_failures, &FAILURE_REASONS[..]),
                     (&self.retries, &RETRY_REASONS[..]),
+                    (&self.verifications, &VERIFICATION_REASONS[..]),
                 ] {
                     for reason in reasons {
                         let labels = ReasonLabels {
@@ -321,6 +331,14 @@ const RETRY_REASONS: [Reason; 4] = [
     Reason::ProviderUnavailable,
     Reason::NetworkError,
     Reason::Timeout,
+];
+
+/// Reasons of `revoker_verifications_total`, exported at zero.
+const VERIFICATION_REASONS: [Reason; 4] = [
+    Reason::Verified,
+    Reason::NotApplied,
+    Reason::NoReadBack,
+    Reason::VerificationUnavailable,
 ];
 
 /// The process-wide metrics.

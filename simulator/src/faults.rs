@@ -69,6 +69,8 @@ pub enum FaultKind {
     Latency,
     Status,
     Reset,
+    /// A provider that answers as usual but does not apply the change (state is kept as before).
+    Forget,
 }
 
 /// When the fault acts: before the simulated provider handles the request (no effect happens),
@@ -151,6 +153,8 @@ pub struct Plan {
     pub action: Option<Action>,
     /// Ids of the faults that fired.
     pub fired: Vec<u64>,
+    /// Answer as usual, but keep the state as it was (a `forget` fault).
+    pub forget: bool,
 }
 
 #[derive(Debug, Default)]
@@ -182,9 +186,9 @@ impl FaultSet {
                 Some(s) => return Err(format!("status {s} is not an error status (400-599)")),
                 None => return Err("a status fault needs status".into()),
             },
-            FaultKind::Reset => {
+            FaultKind::Reset | FaultKind::Forget => {
                 if spec.status.is_some() || spec.latency_ms.is_some() {
-                    return Err("a reset fault takes no status or latencyMs".into());
+                    return Err("a reset or forget fault takes no status or latencyMs".into());
                 }
             }
         }
@@ -239,6 +243,10 @@ impl FaultSet {
                 }
                 FaultKind::Reset if plan.action.is_none() => {
                     plan.action = Some(Action::Reset);
+                    true
+                }
+                FaultKind::Forget if !plan.forget => {
+                    plan.forget = true;
                     true
                 }
                 _ => false,

@@ -119,6 +119,12 @@ async fn provider_entry(AxState(sim): AxState<Arc<Sim>>, req: Request) -> Respon
     let mut resp = match before.action {
         Some(Action::Reset) => return reset(&mut guard, conn.as_ref(), &req),
         Some(Action::Status(f)) => fault_response(&sim, provider, f, &req).await,
+        None if before.forget => {
+            let kept = lock(&sim.state).clone();
+            let resp = dispatch(&sim, provider, &req);
+            *lock(&sim.state) = kept;
+            resp
+        }
         None => dispatch(&sim, provider, &req),
     };
     if before.action.is_none() && resp.status().is_success() {

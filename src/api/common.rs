@@ -218,6 +218,10 @@ pub struct RevocationStatus {
     /// still holds its Lease: the call may still be under way.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executor: Option<Executor>,
+    /// What a read-only look at the target showed after the revocation (where the provider
+    /// offers one), or why there is none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<Receipt>,
     /// Triggered revocations: the runs kept (per the history limits), oldest first. The fields
     /// above and the conditions describe the newest run.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -228,6 +232,30 @@ pub struct RevocationStatus {
     /// Triggered revocations: what the trigger has seen, handled and queued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<super::TriggerStatus>,
+}
+
+/// The receipt of a revocation: how its effect was confirmed.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Receipt {
+    /// Verified (the read-back shows it in effect), NotApplied (it shows the target still
+    /// active), NoReadBack (the provider offers no read-only check), or VerificationUnavailable
+    /// (the read-back could not be made).
+    pub result: String,
+    /// When the read-back was made (none for NoReadBack).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verified_at: Option<Time>,
+    /// How: the read-only call and what it showed, or why there is none.
+    pub method: String,
+    /// The provider's request id of the revoking call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// The provider's request id of the read-back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verification_request_id: Option<String>,
+    /// `sha256:` and the SHA-256 of the target's description (ids only, never a secret): ties
+    /// the receipt to what was revoked.
+    pub target_fingerprint: String,
 }
 
 /// An operator instance, as recorded with an attempt.

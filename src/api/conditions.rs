@@ -22,6 +22,9 @@ pub enum ConditionType {
     Stalled,
     /// Revocations with `spec.dryRun`: True once the read-only check passed, False when it failed.
     DryRun,
+    /// Revocations that succeeded: True when a read-back confirmed the effect, False when it
+    /// showed the target still active, Unknown when the provider offers no read-back.
+    Verified,
 }
 
 impl ConditionType {
@@ -34,6 +37,7 @@ impl ConditionType {
             ConditionType::Reconciling => "Reconciling",
             ConditionType::Stalled => "Stalled",
             ConditionType::DryRun => "DryRun",
+            ConditionType::Verified => "Verified",
         }
     }
 }
@@ -120,6 +124,15 @@ reasons! {
     AlreadyRevoked,
     /// A dry run passed; nothing was revoked.
     DryRunSucceeded,
+    // Receipts.
+    /// A read-back confirmed the revocation is in effect.
+    Verified,
+    /// The provider answered success, but a read-back shows the target still active.
+    NotApplied,
+    /// The provider offers no read-only way to confirm this operation.
+    NoReadBack,
+    /// The read-back could not be made (the revocation itself succeeded).
+    VerificationUnavailable,
     /// Transient errors used up `spec.backoffLimit`.
     BackoffLimitExceeded,
     // Triggered revocations.

@@ -4,6 +4,7 @@ pub mod backoff;
 pub mod executor;
 pub mod object_metrics;
 pub mod provider_status;
+pub mod receipt;
 pub mod registry;
 pub mod resources;
 pub mod revocation;

@@ -99,6 +99,8 @@ struct Reconciliation<K: Revocation> {
     called: bool,
     /// The object had no status yet: its first status write is also its `created` audit record.
     unseen: bool,
+    /// What the read-back after a successful revocation found (written with the result).
+    verdict: Option<super::receipt::Verdict>,
 }
 
 impl<K: Revocation> Reconciliation<K> {
@@ -117,6 +119,7 @@ impl<K: Revocation> Reconciliation<K> {
             pinned: None,
             called: false,
             unseen: obj_status_missing,
+            verdict: None,
         }
     }
 
@@ -389,6 +392,10 @@ impl<K: Revocation> Reconciliation<K> {
         let result = self.again_if_credentials_changed(resolved, &op, dry_run, result).await;
         match result {
             Ok(outcome) => {
+                if !dry_run {
+                    let found = resolved.client.verify(&op).await;
+                    self.verdict = Some(super::receipt::verdict(&target, &outcome, found, Timestamp::now()));
+                }
                 self.report(Transition::Succeeded(&outcome)).await?;
                 Ok(self.after_finish())
             }
@@ -534,7 +541,13 @@ impl<K: Revocation> Reconciliation<K> {
                 next.provider_type = self.provider.map(|p| p.to_string()).or(next.provider_type);
                 next
             }
-            Transition::Succeeded(outcome) => status::succeeded(current, outcome, self.operation, stamp),
+            Transition::Succeeded(outcome) => {
+                let mut next = status::succeeded(current, outcome, self.operation, stamp);
+                if let Some(verdict) = &self.verdict {
+                    super::receipt::apply(&mut next, verdict, stamp);
+                }
+                next
+            }
             Transition::RetryScheduled { err, retry_at, .. } => {
                 status::retry_scheduled(current, err, self.operation, *retry_at, stamp)
             }
@@ -583,6 +596,7 @@ impl<K: Revocation> Reconciliation<K> {
                 let reason = outcome.kind.reason();
                 info!(kind = K::KIND, object = %object, reason = %reason, "{}", outcome.message);
                 let note = format!("{} ({})", outcome.message, self.attempt_words());
+                self.announce_verdict().await;
                 (EventType::Normal, reason, "Revoke", note)
             }
             Transition::RetryScheduled { err, delay, .. } => {
@@ -615,6 +629,22 @@ impl<K: Revocation> Reconciliation<K> {
         } else {
             self.ctx.distinct_event(&self.obj, type_, reason, action, note).await;
         }
+    }
+
+    /// The receipt's metric, and a Warning Event and log line when the read-back shows the target
+    /// still active.
+    async fn announce_verdict(&self) {
+        let Some(verdict) = &self.verdict else { return };
+        let labels = self.reason_labels(verdict.reason);
+        METRICS.verifications.get_or_create(&labels).inc();
+        if verdict.reason == Reason::NotApplied {
+            let note = self.status.message.clone().unwrap_or_default();
+            warn!(kind = K::KIND, object = %super::describe(&self.obj), reason = %verdict.reason, "{note}");
+            self.ctx
+                .distinct_event(&self.obj, EventType::Warning, verdict.reason, "Verify", note)
+                .await;
+        }
+        super::audit(&self.ctx, &self.obj, "verified", &self.status);
     }
 
     /// "dry run attempt 2 of at most 7", for the Event that ends an attempt.

@@ -269,6 +269,42 @@ impl Operation {
 
 pub(crate) use crate::outcome::redact::clip;
 
+/// What a read-only look at the target found after a successful revocation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verification {
+    /// The revocation is in effect; `how` names the read and what it showed.
+    Verified {
+        /// The read-only call and what it showed.
+        how: String,
+        /// The provider's request id of that call.
+        request_id: Option<String>,
+    },
+    /// The target is still active: the provider answered success but did not apply it.
+    NotApplied {
+        /// The read-only call and what it showed.
+        how: String,
+        /// The provider's request id of that call.
+        request_id: Option<String>,
+    },
+    /// The provider offers no read-only way to confirm this operation.
+    NoReadBack {
+        /// Why, in words.
+        why: String,
+    },
+}
+
+impl Verification {
+    /// Verified or not applied, per `in_effect`, from the answer of the read.
+    pub fn from_read(in_effect: bool, how: String, answer: &answer::Answer) -> Self {
+        let request_id = answer.request_id.as_ref().map(|id| id.as_str().to_string());
+        if in_effect {
+            Verification::Verified { how, request_id }
+        } else {
+            Verification::NotApplied { how, request_id }
+        }
+    }
+}
+
 /// A provider client. One implementation per provider; the controller holds them as `dyn Provider`.
 #[async_trait]
 pub trait Provider: Send + Sync {
@@ -280,6 +316,14 @@ pub trait Provider: Send + Sync {
 
     /// Dry run: check credentials and that the target exists with read-only calls; revoke nothing.
     async fn dry_run(&self, op: &Operation) -> Result<Outcome, ProviderError>;
+
+    /// After a successful revocation: confirm its effect with a read-only call, where the
+    /// provider's contract offers one. Never revokes anything.
+    async fn verify(&self, op: &Operation) -> Result<Verification, ProviderError> {
+        Ok(Verification::NoReadBack {
+            why: format!("no read-only way to confirm {} is offered", op.name()),
+        })
+    }
 
     /// Live credential check for the provider's `Ready` condition (e.g. a login). Returns how the
     /// credentials authenticate (`digest`, `serviceAccount`, `universalAuth`, `accessToken`, `token`).

@@ -100,6 +100,10 @@ pub const ALL: &[(&str, TestFn)] = &[
         "the_audit_trail_verifies_and_reaches_the_webhook_once_per_record",
         |env| Box::pin(crate::audit::the_audit_trail_verifies_and_reaches_the_webhook_once_per_record(env)),
     ),
+    (
+        "a_provider_that_forgets_a_revocation_fails_verification_loudly",
+        |env| Box::pin(crate::receipts::a_provider_that_forgets_a_revocation_fails_verification_loudly(env)),
+    ),
     ("hostile_manifests_are_rejected_and_call_nothing", |env| {
         Box::pin(crate::hostile::hostile_manifests_are_rejected_and_call_nothing(env))
     }),
@@ -265,6 +269,27 @@ async fn every_operation_succeeds_with_exactly_one_revoking_call(env: &mut Env) 
         ensure(
             calls == *expected_calls,
             format!("{what}: {calls} effective {method} {path} calls, expected {expected_calls}"),
+        )?;
+        // A receipt for each: read back where the provider's contract allows it.
+        let read_back = [
+            "atlas-project-x509",
+            "infisical-identity-azure-auth",
+            "infisical-client-secret",
+            "onezone-named-token",
+        ];
+        let (result, verified) = if read_back.iter().any(|n| what.ends_with(n)) {
+            ("Verified", "True")
+        } else {
+            ("NoReadBack", "Unknown")
+        };
+        let receipt = &s["receipt"];
+        ensure(
+            receipt["result"] == result
+                && receipt["targetFingerprint"]
+                    .as_str()
+                    .is_some_and(|f| f.starts_with("sha256:"))
+                && condition(&obj, "Verified").is_some_and(|c| c["status"] == verified && c["reason"] == result),
+            format!("{what}: receipt {receipt}, Verified {:?}", condition(&obj, "Verified")),
         )?;
     }
     let events = sh(env

@@ -20,6 +20,7 @@ mod faults;
 mod health;
 mod hostile;
 mod plugin;
+mod receipts;
 mod requester;
 mod rotation;
 mod scoped;

@@ -21,6 +21,7 @@ mod errors;
 mod operations;
 #[cfg(test)]
 mod tests;
+mod verify;
 
 use async_trait::async_trait;
 
@@ -94,6 +95,13 @@ impl Provider for AtlasClient {
         match Call::of(op)? {
             Call::Jwks { fid, idp } => self.dry_run_jwks(fid, idp).await,
             Call::X509 { group } => self.dry_run_x509(group).await,
+        }
+    }
+
+    async fn verify(&self, op: &Operation) -> Result<crate::providers::Verification, ProviderError> {
+        match Call::of(op)? {
+            Call::Jwks { .. } => Ok(verify::jwks_no_read_back()),
+            Call::X509 { group } => self.verify_x509(group).await,
         }
     }
 

@@ -20,6 +20,7 @@ mod errors;
 mod operations;
 #[cfg(test)]
 mod tests;
+mod verify;
 
 use async_trait::async_trait;
 
@@ -78,6 +79,20 @@ impl Provider for InfisicalClient {
                     op.target()
                 ),
             }),
+            other => Err(wrong_provider(other, "Infisical")),
+        }
+    }
+
+    async fn verify(&self, op: &Operation) -> Result<crate::providers::Verification, ProviderError> {
+        match op {
+            Operation::InfisicalDeleteAuthMethod { identity_id, method } => {
+                self.verify_auth_method(identity_id, *method).await
+            }
+            Operation::InfisicalRevokeClientSecret {
+                identity_id,
+                client_secret_id,
+            } => self.verify_client_secret(identity_id, client_secret_id).await,
+            Operation::InfisicalRevokeToken { .. } => Ok(verify::token_no_read_back()),
             other => Err(wrong_provider(other, "Infisical")),
         }
     }

@@ -13,6 +13,7 @@ mod dry_run;
 mod operations;
 #[cfg(test)]
 mod tests;
+mod verify;
 
 use async_trait::async_trait;
 
@@ -47,6 +48,16 @@ impl Provider for OnezoneClient {
             Operation::OnezoneRevokeUserTemporaryTokens { user_id } => self.dry_run_user(user_id).await,
             Operation::OnezoneRevokeCurrentUserTemporaryTokens => self.dry_run_current_user().await,
             Operation::OnezoneRevokeNamedToken { token_id, action } => self.dry_run_named(token_id, *action).await,
+            other => Err(wrong_provider(other, "Onezone")),
+        }
+    }
+
+    async fn verify(&self, op: &Operation) -> Result<crate::providers::Verification, ProviderError> {
+        match op {
+            Operation::OnezoneRevokeNamedToken { token_id, action } => self.verify_named(token_id, *action).await,
+            Operation::OnezoneRevokeUserTemporaryTokens { .. } | Operation::OnezoneRevokeCurrentUserTemporaryTokens => {
+                Ok(verify::temporary_no_read_back())
+            }
             other => Err(wrong_provider(other, "Onezone")),
         }
     }
