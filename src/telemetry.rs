@@ -116,6 +116,8 @@ pub struct Metrics {
     pub provider_pauses: Family<ProviderLabels, Counter>,
     /// `revoker_triggered_runs_total{kind,trigger,result}`: runs of triggered revocations.
     pub triggered_runs: Family<TriggeredRunLabels, Counter>,
+    /// `revoker_throttled_total{kind,provider,reason}`: waits because a provider's budget was spent.
+    pub throttled: Family<ReasonLabels, Counter>,
     /// `revoker_verifications_total{kind,provider,reason}`: receipts by what the read-back found.
     pub verifications: Family<ReasonLabels, Counter>,
     /// `revoker_audit_records_total`: audit records written.
@@ -144,6 +146,12 @@ impl Metrics {
         let in_flight = Gauge::default();
         let provider_pauses = Family::<ProviderLabels, Counter>::default();
         let triggered_runs = Family::<TriggeredRunLabels, Counter>::default();
+        let throttled = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "throttled",
+            "Revocations held because their provider's blast-radius budget was spent",
+            throttled.clone(),
+        );
         let verifications = Family::<ReasonLabels, Counter>::default();
         registry.register(
             "verifications",
@@ -211,6 +219,7 @@ impl Metrics {
             in_flight,
             provider_pauses,
             triggered_runs,
+            throttled,
             verifications,
             audit_records,
             audit_dropped,
@@ -238,6 +247,7 @@ impl Metrics {
                     (&self.revocation_failures, &FAILURE_REASONS[..]),
                     (&self.retries, &RETRY_REASONS[..]),
                     (&self.verifications, &VERIFICATION_REASONS[..]),
+                    (&self.throttled, &[Reason::Throttled][..]),
                 ] {
                     for reason in reasons {
                         let labels = ReasonLabels {

@@ -98,6 +98,7 @@ fn client(provider: ProviderType, base: &str) -> Arc<dyn Provider> {
     let config = ProviderConfig {
         backend,
         ca_bundle: None,
+        budget: None,
     };
     let secret = SecretData {
         data: &data,

@@ -187,6 +187,8 @@ reasons! {
     ProviderNotFound,
     /// The referenced provider's own credential check has not passed (yet).
     ProviderNotReady,
+    /// The provider's blast-radius budget is spent: the revocation starts when the window frees.
+    Throttled,
     /// A ClusterRevocationProvider's namespaceSelector does not admit the revocation's namespace.
     NamespaceNotAllowed,
     /// The revocation's provider block does not match the provider's type.

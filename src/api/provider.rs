@@ -41,6 +41,58 @@ pub struct RevocationProviderSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 262144))]
     pub ca_bundle: Option<String>,
+    /// Cap on destructive calls through this provider: at most `maxRevocations` revocations start
+    /// within any `window`; the next ones wait as Throttled. Dry runs and retries do not count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
+}
+
+/// A blast-radius budget.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Budget {
+    /// Revocations allowed to start within one window.
+    #[schemars(range(min = 1, max = 100000))]
+    pub max_revocations: i32,
+    /// The sliding window, e.g. `1h`, `30m`, `90s`, `1h30m`.
+    #[schemars(regex(pattern = r"^([0-9]{1,6}[hms]){1,3}$"), length(max = 24))]
+    pub window: String,
+}
+
+impl Budget {
+    /// The window as a duration (the schema admits only `<n>h`, `<n>m`, `<n>s` parts).
+    pub fn window(&self) -> Option<std::time::Duration> {
+        let mut total = 0u64;
+        let mut number = String::new();
+        for c in self.window.chars() {
+            match c {
+                '0'..='9' => number.push(c),
+                'h' | 'm' | 's' => {
+                    let n: u64 = number.parse().ok()?;
+                    total += n * match c {
+                        'h' => 3600,
+                        'm' => 60,
+                        _ => 1,
+                    };
+                    number.clear();
+                }
+                _ => return None,
+            }
+        }
+        (number.is_empty() && total > 0).then(|| std::time::Duration::from_secs(total))
+    }
+}
+
+/// One revocation counted against a provider's budget.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BudgetEntry {
+    /// `Kind namespace/name` of the revocation.
+    pub revocation: String,
+    /// Its uid (a revocation is counted once).
+    pub uid: String,
+    /// When it was counted (just before its first call).
+    pub at: k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
 }
 
 /// Like `RevocationProvider`, but cluster-scoped: its credentials Secret lives in the operator's
@@ -79,6 +131,9 @@ pub struct ClusterRevocationProviderSpec {
     /// An empty selector (`{}`) also matches every namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace_selector: Option<LabelSelector>,
+    /// Cap on destructive calls through this provider (all namespaces together).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
 }
 
 const PROVIDER_ONE_OF: &str = "[has(self.atlas), has(self.infisical), has(self.onezone)].exists_one(b, b)";
@@ -150,6 +205,10 @@ pub struct ProviderStatus {
     /// The metadata.generation this status was written for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// With `spec.budget`: the revocations counted within the current window, oldest first.
+    /// Kept here (written with optimistic concurrency) so that every replica and shard shares it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub budget_spent: Vec<BudgetEntry>,
 }
 
 /// The part of a provider spec the controller needs, whichever kind holds it.
@@ -159,6 +218,8 @@ pub struct ProviderConfig {
     pub backend: ProviderBackend,
     /// Extra trusted CA certificates (PEM).
     pub ca_bundle: Option<String>,
+    /// The blast-radius budget.
+    pub budget: Option<Budget>,
 }
 
 /// The one provider block set in a provider spec.
@@ -278,6 +339,7 @@ impl RevocationProviderSpec {
         Some(ProviderConfig {
             backend: backend_of(&self.atlas, &self.infisical, &self.onezone)?,
             ca_bundle: self.ca_bundle.clone(),
+            budget: self.budget.clone(),
         })
     }
 }
@@ -288,6 +350,7 @@ impl ClusterRevocationProviderSpec {
         Some(ProviderConfig {
             backend: backend_of(&self.atlas, &self.infisical, &self.onezone)?,
             ca_bundle: self.ca_bundle.clone(),
+            budget: self.budget.clone(),
         })
     }
 }

@@ -1,6 +1,7 @@
 //! The controllers: one per revocation kind, one per provider kind.
 
 pub mod backoff;
+pub mod budget;
 pub mod executor;
 pub mod object_metrics;
 pub mod provider_status;

@@ -42,6 +42,8 @@ pub struct ResolvedProvider {
     pub secret_version: Option<String>,
     /// The client was reused without reading its Secret in this resolution (see `CREDENTIALS_REUSE`).
     pub reused: bool,
+    /// The provider's blast-radius budget.
+    pub budget: Option<crate::api::Budget>,
 }
 
 /// How a resolution may use credentials read earlier.
@@ -380,6 +382,7 @@ impl ProviderRegistry {
             provider_type,
             secret_version: version.secret_version.clone(),
             reused: false,
+            budget: source.config.budget.clone(),
         };
         let mut clients = self.lock();
         if let Some(cached) = clients.get_mut(&source.uid)
@@ -413,6 +416,7 @@ impl ProviderRegistry {
             provider_type: source.config.backend.provider_type(),
             secret_version: cached.version.secret_version.clone(),
             reused: true,
+            budget: source.config.budget.clone(),
         };
         Some((cached.version.clone(), resolved))
     }

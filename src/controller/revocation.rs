@@ -383,6 +383,12 @@ impl<K: Revocation> Reconciliation<K> {
             info!(kind = K::KIND, object = %super::describe(&self.obj), wait_s = left.as_secs_f64(), "the provider asked every caller to slow down (429 or Retry-After); the attempt starts after the pause");
             return Ok(Action::requeue(left.max(Duration::from_secs(1))));
         }
+        if !dry_run
+            && self.status.attempts == 0
+            && let Some(wait) = self.over_budget(resolved).await?
+        {
+            return Ok(Action::requeue(wait));
+        }
         let target = op.target();
         let verb = if dry_run { "dry run" } else { "revocation" };
         if !self.report(Transition::Attempt { target: &target, verb }).await? {
@@ -424,6 +430,35 @@ impl<K: Revocation> Reconciliation<K> {
             }
             Err(err) => self.fail(err.reason, &err).await,
         }
+    }
+
+    /// Count this revocation against its provider's budget before its first call; when the budget
+    /// is spent, wait as Throttled (how long is returned) without calling.
+    async fn over_budget(&mut self, resolved: &ResolvedProvider) -> Result<Option<Duration>, Error> {
+        let Some(budget) = &resolved.budget else {
+            return Ok(None);
+        };
+        let uid = self.obj.uid().unwrap_or_default();
+        let who = super::budget::Claimant {
+            revocation: format!("{} {}", K::KIND, super::describe(&self.obj)),
+            uid: &uid,
+        };
+        let provider_ref = self.obj.lifecycle().provider_ref.clone();
+        let claim =
+            super::budget::claim(&self.ctx.client, &provider_ref, &self.namespace, budget, who, self.now).await?;
+        let super::budget::Claim::Throttled { until, spent } = claim else {
+            return Ok(None);
+        };
+        let message = format!(
+            "the budget of {:?} {} is spent ({spent} of {} revocations within {}): this one starts at {until}, when the oldest leaves the window (or sooner if spec.budget is raised); nothing was called",
+            provider_ref.kind, provider_ref.name, budget.max_revocations, budget.window
+        );
+        METRICS
+            .throttled
+            .get_or_create(&self.reason_labels(Reason::Throttled))
+            .inc();
+        self.wait(&ProviderError::waiting(Reason::Throttled, message)).await?;
+        Ok(Some(to_std(until.duration_since(self.now))))
     }
 
     /// The provider rejected credentials reused from an earlier read of their Secret: read the

@@ -94,8 +94,9 @@ impl CallCheck {
     }
 }
 
+/// Revoking calls only: the receipt's read-back (a GET of the same path) is not one.
 pub(crate) async fn check_calls(env: &Env, ns: &str, members: &[Member]) -> Result<CallCheck> {
-    let calls = env.sim.calls_per_path().await?;
+    let calls = env.sim.calls_per_path("PATCH").await?;
     let attempts = attempts(env, ns)?;
     let mut check = CallCheck {
         never_called: vec![],

@@ -104,6 +104,9 @@ pub const ALL: &[(&str, TestFn)] = &[
         "a_provider_that_forgets_a_revocation_fails_verification_loudly",
         |env| Box::pin(crate::receipts::a_provider_that_forgets_a_revocation_fails_verification_loudly(env)),
     ),
+    ("a_budget_holds_the_next_revocation_until_the_window_frees", |env| {
+        Box::pin(crate::budget::a_budget_holds_the_next_revocation_until_the_window_frees(env))
+    }),
     ("hostile_manifests_are_rejected_and_call_nothing", |env| {
         Box::pin(crate::hostile::hostile_manifests_are_rejected_and_call_nothing(env))
     }),

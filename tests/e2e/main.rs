@@ -12,6 +12,7 @@
 mod audit;
 mod batch;
 mod breakglass;
+mod budget;
 mod cases;
 mod echo;
 mod env;

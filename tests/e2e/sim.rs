@@ -159,10 +159,13 @@ impl Sim {
             .map(|_| ())
     }
 
-    /// Calls received per exact path (any method, any status).
-    pub async fn calls_per_path(&self) -> Result<std::collections::HashMap<String, u64>> {
+    /// Calls with `method` received per exact path (any status).
+    pub async fn calls_per_path(&self, method: &str) -> Result<std::collections::HashMap<String, u64>> {
         let mut per_path = std::collections::HashMap::new();
         for call in self.calls().await? {
+            if call["method"] != method {
+                continue;
+            }
             if let Some(path) = call["path"].as_str() {
                 *per_path.entry(path.to_string()).or_default() += 1;
             }
