@@ -506,6 +506,42 @@ fn finished_summary(status: &RevocationStatus) -> Option<RevocationStatus> {
     })
 }
 
+/// Backoff of a controller's watches after an error. kube's default grows to 30 s and is shared
+/// by every watch of the controller (its own and the extra ones), so the 403s an API server
+/// answers while its RBAC caches warm up after a restart could stall new revocations for half a
+/// minute; this one starts at 250 ms and stays at most 5 s apart.
+#[derive(Clone, Debug)]
+struct TriggerBackoff {
+    next: std::time::Duration,
+}
+
+const TRIGGER_BACKOFF_FIRST: std::time::Duration = std::time::Duration::from_millis(250);
+const TRIGGER_BACKOFF_MAX: std::time::Duration = std::time::Duration::from_secs(5);
+
+impl Default for TriggerBackoff {
+    fn default() -> Self {
+        TriggerBackoff {
+            next: TRIGGER_BACKOFF_FIRST,
+        }
+    }
+}
+
+impl Iterator for TriggerBackoff {
+    type Item = std::time::Duration;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let now = self.next;
+        self.next = (self.next * 2).min(TRIGGER_BACKOFF_MAX);
+        Some(now)
+    }
+}
+
+impl kube::runtime::utils::Backoff for TriggerBackoff {
+    fn reset(&mut self) {
+        self.next = TRIGGER_BACKOFF_FIRST;
+    }
+}
+
 fn controller_config(concurrency: u16) -> controller::Config {
     controller::Config::default().concurrency(concurrency)
 }
@@ -560,6 +596,7 @@ fn revocation_controller<K: Revocation>(
     );
     let stopped = shard.shutdown.clone().once_listed(controller.store());
     controller
+        .trigger_backoff(TriggerBackoff::default())
         .with_config(controller_config(shard.concurrency))
         .graceful_shutdown_on(stopped)
         .run(revocation::reconcile::<K>, error_policy::<K>, ctx.clone())
@@ -612,6 +649,7 @@ fn provider_controller<P: ProviderObject>(
     OBJECT_METRICS.add_providers(store.clone());
     let stopped = shard.shutdown.clone().once_listed(store.clone());
     Controller::for_shared_stream(trigger, store)
+        .trigger_backoff(TriggerBackoff::default())
         .with_config(controller_config(shard.concurrency))
         .graceful_shutdown_on(stopped)
         .run(provider_status::reconcile::<P>, provider_error_policy::<P>, ctx.clone())
@@ -678,6 +716,16 @@ mod tests {
             finished_summary(&running).is_none(),
             "an unfinished one is cached whole"
         );
+    }
+
+    #[test]
+    fn watch_errors_are_retried_quickly_and_at_most_five_seconds_apart() {
+        use kube::runtime::utils::Backoff;
+        let mut backoff = TriggerBackoff::default();
+        let delays: Vec<u64> = backoff.by_ref().take(8).map(|d| d.as_millis() as u64).collect();
+        assert_eq!(delays, [250, 500, 1000, 2000, 4000, 5000, 5000, 5000]);
+        backoff.reset();
+        assert_eq!(backoff.next().map(|d| d.as_millis()), Some(250));
     }
 
     #[test]
