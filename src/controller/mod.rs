@@ -115,8 +115,13 @@ pub struct Superseded {
 const SUPERSEDED_PER_OBJECT: usize = 8;
 
 impl Superseded {
-    /// Our write replaced version `old` of object `uid`.
-    pub fn record(&self, uid: &str, old: &str) {
+    /// Our write of object `uid` turned version `old` into `new`. A write the API server found
+    /// to change nothing keeps the version: that version is current, not superseded (recording
+    /// it would hold the object back until its next change).
+    pub fn record(&self, uid: &str, old: &str, new: Option<&str>) {
+        if new == Some(old) {
+            return;
+        }
         let mut versions = self.lock();
         let list = versions.entry(uid.to_string()).or_default();
         if list.len() == SUPERSEDED_PER_OBJECT {
@@ -223,5 +228,28 @@ pub fn describe<K: Resource<DynamicType = ()>>(obj: &K) -> String {
     match obj.namespace() {
         Some(ns) => format!("{ns}/{}", obj.name_any()),
         None => obj.name_any(),
+    }
+}
+
+#[cfg(test)]
+mod superseded_tests {
+    use super::Superseded;
+
+    #[test]
+    fn a_write_that_moved_the_version_supersedes_the_old_one_only() {
+        let superseded = Superseded::default();
+        superseded.record("u", "1", Some("2"));
+        assert!(
+            superseded.is_stale("u", "1"),
+            "the cache still at 1 waits for our write"
+        );
+        assert!(!superseded.is_stale("u", "2"), "the cache at our write goes on");
+    }
+
+    #[test]
+    fn a_write_that_changed_nothing_holds_nothing_back() {
+        let superseded = Superseded::default();
+        superseded.record("u", "7", Some("7"));
+        assert!(!superseded.is_stale("u", "7"), "7 is still the current version");
     }
 }

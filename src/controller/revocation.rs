@@ -735,7 +735,9 @@ impl<K: Revocation> Reconciliation<K> {
         {
             Ok(written) => {
                 if let (Some(uid), Some(old)) = (self.obj.uid(), self.obj.resource_version()) {
-                    self.ctx.superseded.record(&uid, &old);
+                    self.ctx
+                        .superseded
+                        .record(&uid, &old, written.resource_version().as_deref());
                 }
                 self.obj = written;
                 self.status = next;

@@ -167,11 +167,9 @@ impl<K: Revocation> Triggered<K> {
                         written.revocation_status().unwrap_or(&next_copy),
                     );
                 }
-                // A write the API server found to change nothing keeps the version: not superseded.
-                if let (Some(uid), Some(old)) = (self.obj.uid(), self.obj.resource_version())
-                    && written.resource_version().as_ref() != Some(&old)
-                {
-                    self.ctx.superseded.record(&uid, &old);
+                if let (Some(uid), Some(old)) = (self.obj.uid(), self.obj.resource_version()) {
+                    let new = written.resource_version();
+                    self.ctx.superseded.record(&uid, &old, new.as_deref());
                 }
                 Ok(true)
             }
