@@ -4,18 +4,48 @@ use super::client::InfisicalClient;
 use super::errors::{Refusal, client_secret_revoked};
 use crate::api::InfisicalAuthMethod;
 use crate::outcome::{Outcome, OutcomeKind, ProviderError};
+use crate::providers::answer::Answer;
 
 impl InfisicalClient {
+    /// GET an identity's auth method (the dry run's and the receipt's read).
+    pub(super) async fn read_auth_method(
+        &self,
+        identity_id: &str,
+        method: InfisicalAuthMethod,
+    ) -> Result<Answer, ProviderError> {
+        let url = self.url(&[method.path_segment(), "identities", identity_id]);
+        self.call_authed("getAuthMethod", |token| {
+            self.http.client().get(url.clone()).bearer_auth(token)
+        })
+        .await
+    }
+
+    /// GET a universal-auth client secret (the dry run's and the receipt's read).
+    pub(super) async fn read_client_secret(
+        &self,
+        identity_id: &str,
+        client_secret_id: &str,
+    ) -> Result<Answer, ProviderError> {
+        let segments = [
+            "universal-auth",
+            "identities",
+            identity_id,
+            "client-secrets",
+            client_secret_id,
+        ];
+        let url = self.url(&segments);
+        self.call_authed("getUniversalAuthClientSecret", |token| {
+            self.http.client().get(url.clone()).bearer_auth(token)
+        })
+        .await
+    }
+
     pub(super) async fn dry_run_auth_method(
         &self,
         identity_id: &str,
         method: InfisicalAuthMethod,
     ) -> Result<Outcome, ProviderError> {
-        const NAME: &str = "getAuthMethod";
-        let url = self.url(&[method.path_segment(), "identities", identity_id]);
-        let answer = self
-            .call_authed(NAME, |token| self.http.client().get(url.clone()).bearer_auth(token))
-            .await?;
+        let answer = self.read_auth_method(identity_id, method).await?;
         let seg = method.path_segment();
         if answer.is_success() {
             let message = format!("would delete {seg} of identity {identity_id}; it is attached now");
@@ -47,18 +77,7 @@ impl InfisicalClient {
         identity_id: &str,
         client_secret_id: &str,
     ) -> Result<Outcome, ProviderError> {
-        const NAME: &str = "getUniversalAuthClientSecret";
-        let segments = [
-            "universal-auth",
-            "identities",
-            identity_id,
-            "client-secrets",
-            client_secret_id,
-        ];
-        let url = self.url(&segments);
-        let answer = self
-            .call_authed(NAME, |token| self.http.client().get(url.clone()).bearer_auth(token))
-            .await?;
+        let answer = self.read_client_secret(identity_id, client_secret_id).await?;
         let target = format!("client secret {client_secret_id} of identity {identity_id}");
         if answer.is_success() {
             let message = match client_secret_revoked(answer.body()) {

@@ -13,12 +13,7 @@ impl InfisicalClient {
         identity_id: &str,
         method: InfisicalAuthMethod,
     ) -> Result<Verification, ProviderError> {
-        let url = self.url(&[method.path_segment(), "identities", identity_id]);
-        let answer = self
-            .call_authed("getAuthMethod", |token| {
-                self.http.client().get(url.clone()).bearer_auth(token)
-            })
-            .await?;
+        let answer = self.read_auth_method(identity_id, method).await?;
         let seg = method.path_segment();
         if answer.is_success() {
             let how = format!("GET {seg} of identity {identity_id}: it is still attached");
@@ -45,19 +40,7 @@ impl InfisicalClient {
         identity_id: &str,
         client_secret_id: &str,
     ) -> Result<Verification, ProviderError> {
-        let segments = [
-            "universal-auth",
-            "identities",
-            identity_id,
-            "client-secrets",
-            client_secret_id,
-        ];
-        let url = self.url(&segments);
-        let answer = self
-            .call_authed("getUniversalAuthClientSecret", |token| {
-                self.http.client().get(url.clone()).bearer_auth(token)
-            })
-            .await?;
+        let answer = self.read_client_secret(identity_id, client_secret_id).await?;
         let target = format!("client secret {client_secret_id} of identity {identity_id}");
         if !answer.is_success() {
             let what = format!("verifying the revocation of {target}");
